@@ -1,0 +1,36 @@
+# nightly: the Dagger module, its test bed and its tests. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+GO_TEST_FLAGS ?= -count=1
+
+.PHONY: help demo test unit e2e testbed testbed-down testbed-check-clean testbed-clean lint generate
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
+
+demo: ## Run the nightly on the fixture product with embedded defaults (starts the test bed)
+	@bash testbed/with.sh bash testbed/demo.sh
+
+test: ## Run every test: pure unit tests, then end-to-end tests on the test bed
+	@$(MAKE) --no-print-directory unit
+	@bash testbed/with.sh $(MAKE) --no-print-directory e2e
+
+unit: ## Pure-logic tests, no engine needed
+	go vet ./...
+	go test $(GO_TEST_FLAGS) ./...
+
+e2e: ## End-to-end tests; needs the test bed up and .testbed/env sourced (see `make test`)
+	cd testbed && go vet ./... && go test $(GO_TEST_FLAGS) -timeout 40m -v ./e2e/... 2>&1 | tee ../.e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+\S+_test.go)' ; exit $${PIPESTATUS[0]}
+
+testbed: ## Build what is missing (cached in $NIGHTLY_CACHE) and start the test bed
+	@bash testbed/up.sh
+
+testbed-down: ## Stop the test bed, remove all it added to the host, and check that
+	@bash testbed/down.sh
+	@bash testbed/check-clean.sh
+
+testbed-clean: testbed-down ## Also delete the cache (the next start is cold)
+	rm -rf "$${NIGHTLY_CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/nightly-testbed}"
+
+lint: ## shellcheck the test bed scripts
+	shellcheck -x testbed/*.sh .ci/run

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Builds the images the test bed serves, from Debian packages only, into OCI layouts under
+# $NIGHTLY_CACHE/images. Each image is rebuilt only when this script (or its inputs) changed.
+#   go-sdk     the engine's built-in Go SDK runtime (Debian + the host's Go + our codegen)
+#   busybox    served as docker.io/library/busybox:1.37.0
+#   maven      served as docker.io/library/maven:3.9.9-eclipse-temurin-17 (Debian's Maven 3.8.7 +
+#              OpenJDK 17 + Debian's Maven plugins, resolving offline from /usr/share/maven-repo)
+# mmdebstrap hooks expand "$1" (the chroot) themselves.
+# shellcheck disable=SC2016
+# shellcheck source=testbed/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+MKIMAGE=$NIGHTLY_CACHE/bin/mkimage
+mkdir -p "$IMAGES_DIR" "$NIGHTLY_CACHE/bin"
+(cd "$TB_ROOT/testbed" && go build -o "$MKIMAGE" ./mkimage)
+
+# Debian mirrors come from the host's own apt configuration.
+SOURCES=/etc/apt/sources.list.d/debian.sources
+[ -f "$SOURCES" ] || SOURCES=/etc/apt/sources.list
+DEBOPTS=(--mode=root --variant=minbase --format=tar
+  --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*'
+  --dpkgopt='path-include=/usr/share/doc/*/copyright'
+  --dpkgopt='path-exclude=/usr/share/locale/*'
+  # JDK postinsts need man1 to exist even when man pages are excluded.
+  --setup-hook='mkdir -p "$1"/usr/share/man/man1'
+  --customize-hook='rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/*')
+
+self_key=$(key_of "${BASH_SOURCE[0]}" "$TB_ROOT/testbed/mkimage/main.go")
+
+build_busybox() {
+  local out=$IMAGES_DIR/busybox key
+  key=$self_key-$(dpkg-query -W -f='${Version}' busybox-static)
+  if stamp_ok img-busybox "$key"; then log "image busybox: cached"; return; fi
+  log "image busybox: building"
+  local tmp; tmp=$(mktemp -d)
+  mkdir -p "$tmp/root/bin" "$tmp/root/etc" "$tmp/root/tmp" "$tmp/root/root"
+  cp /bin/busybox "$tmp/root/bin/busybox"
+  local applet
+  for applet in $(/bin/busybox --list); do
+    [ "$applet" = busybox ] || ln -s busybox "$tmp/root/bin/$applet"
+  done
+  chmod 1777 "$tmp/root/tmp"
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$tmp/root/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$tmp/root/etc/group"
+  repro_tar "$tmp/root" "$tmp/layer.tar"
+  rm -rf "$out"
+  "$MKIMAGE" layout -out "$out" -tag busybox -layer "$tmp/layer.tar" \
+    -env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin -cmd sh >/dev/null
+  rm -rf "$tmp"
+  stamp_set img-busybox "$key"
+}
+
+build_maven() {
+  local out=$IMAGES_DIR/maven key=$self_key
+  if stamp_ok img-maven "$key"; then log "image maven: cached"; return; fi
+  log "image maven: building with mmdebstrap (about 2-3 min)"
+  local tmp; tmp=$(mktemp -d)
+  # Maven 3.8.7 adds plexus-utils 1.1 to every plugin; Debian ships only 2.x: serve 2.x as 1.1.
+  # The global settings mirror every repository to Debian's local one, so builds need no network
+  # (the public image reaches Maven Central instead).
+  mmdebstrap "${DEBOPTS[@]}" \
+    --include=openjdk-17-jdk-headless,maven,libmaven-clean-plugin-java,libmaven-resources-plugin-java,libmaven-compiler-plugin-java,libsurefire-java,libmaven-jar-plugin-java,libmaven-install-plugin-java,libmaven-deploy-plugin-java,junit4,junit5 \
+    --customize-hook='d="$1"/usr/share/maven-repo/org/codehaus/plexus/plexus-utils; mkdir -p "$d/1.1"; cp "$d/2.x/plexus-utils-2.x.jar" "$d/1.1/plexus-utils-1.1.jar"; sed "0,/<version>2.x<\/version>/s//<version>1.1<\/version>/" "$d/2.x/plexus-utils-2.x.pom" >"$d/1.1/plexus-utils-1.1.pom"' \
+    --customize-hook='cat >"$1"/etc/maven/settings.xml <<XML
+<settings>
+  <mirrors>
+    <mirror><id>debian-offline</id><mirrorOf>*</mirrorOf><url>file:///usr/share/maven-repo</url></mirror>
+  </mirrors>
+</settings>
+XML' \
+    bookworm "$tmp/rootfs.tar" "$SOURCES" >"$tmp/log" 2>&1 || { tail -30 "$tmp/log"; die "mmdebstrap (maven) failed"; }
+  rm -rf "$out"
+  "$MKIMAGE" layout -out "$out" -tag maven -layer "$tmp/rootfs.tar" \
+    -env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    -env JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 -env MAVEN_HOME=/usr/share/maven \
+    -cmd mvn >/dev/null
+  rm -rf "$tmp"
+  stamp_set img-maven "$key"
+}
+
+build_go_sdk() {
+  local out=$IMAGES_DIR/go-sdk key
+  key=$self_key-$(key_of "$DAGGER_BIN/codegen" <(go version))
+  if stamp_ok img-go-sdk "$key"; then log "image go-sdk: cached"; return; fi
+  log "image go-sdk: building (Debian + Go $(go env GOVERSION) + codegen, about 1-3 min)"
+  local tmp; tmp=$(mktemp -d)
+  mmdebstrap "${DEBOPTS[@]}" --include=git,ca-certificates,openssh-client \
+    bookworm "$tmp/base.tar" "$SOURCES" >"$tmp/log" 2>&1 || { tail -30 "$tmp/log"; die "mmdebstrap (go-sdk) failed"; }
+  mkdir -p "$tmp/go/usr/local/bin" "$tmp/go/go/pkg/mod" "$tmp/go/root/.cache/go-build"
+  cp -a "$(go env GOROOT)" "$tmp/go/usr/local/go"
+  cp "$DAGGER_BIN/codegen" "$tmp/go/usr/local/bin/codegen"
+  repro_tar "$tmp/go" "$tmp/go.tar"
+  rm -rf "$out"
+  "$MKIMAGE" layout -out "$out" -tag go-sdk -layer "$tmp/base.tar" -layer "$tmp/go.tar" \
+    -env PATH=/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    -env GOPATH=/go -env GOTOOLCHAIN=local >"$out.digest"
+  rm -rf "$tmp"
+  stamp_set img-go-sdk "$key"
+}
+
+case "${1:-all}" in
+  busybox) build_busybox ;;
+  maven) build_maven ;;
+  go-sdk) build_go_sdk ;;
+  all) build_busybox; build_maven; build_go_sdk ;;
+  *) die "unknown image ${1}" ;;
+esac

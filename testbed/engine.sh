@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# engine.sh start: runs our Dagger engine as root inside its own mount namespace, so the files it
+# needs at fixed paths (/usr/local/bin/dagger-init, the Go SDK blobs, /etc/dagger/engine.json,
+# /run/buildkit) live in overlay upper dirs under $NIGHTLY_STATE and the host's /usr, /etc and
+# /run stay untouched. The docker.io mirror is our loopback registry.
+# shellcheck source=testbed/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+[ "${1:-}" = start ] || die "usage: engine.sh start"
+S=$NIGHTLY_STATE
+ov=$S/overlay
+mkdir -p "$ov" "$ENGINE_ROOT" "$S/cni"
+for d in usr etc run; do mkdir -p "$ov/$d/upper" "$ov/$d/work"; done
+mkdir -p "$ov/usr/upper/local/bin" "$ov/usr/upper/local/share/dagger/content/blobs" \
+  "$ov/etc/upper/dagger" "$ov/run/upper/dagger" "$ov/run/upper/buildkit"
+cp "$DAGGER_BIN/dagger-init" "$ov/usr/upper/local/bin/dagger-init"
+cat >"$ov/etc/upper/dagger/engine.json" <<JSON
+{"registries": {"docker.io": {"mirrors": ["127.0.0.1:$TB_MIRROR_PORT"]}}}
+JSON
+: >"$S/engine.toml"
+for p in bridge loopback firewall host-local; do ln -sfn "/usr/lib/cni/$p" "$S/cni/$p"; done
+ln -sfn "$DAGGER_BIN/dnsname" "$S/cni/dnsname"
+
+# Remember what we change on the host, so testbed-down can restore exactly that.
+cat /proc/sys/net/ipv4/ip_forward >"$S/ip_forward.before"
+for t in filter nat; do iptables -t "$t" -S | awk '$1=="-N"{print $2}' >"$S/chains.$t.before"; done
+
+digest=$(cat "$IMAGES_DIR/go-sdk.digest")
+export DAGGER_GO_SDK_MANIFEST_DIGEST=$digest GOPROXY=${GOPROXY:-$(go env GOPROXY)}
+export OV=$ov BLOBS=$IMAGES_DIR/go-sdk/blobs
+# The inner script expands its variables itself, inside the new namespace.
+# shellcheck disable=SC2016
+setsid unshare --mount --propagation private -- bash -euc '
+  for d in usr etc run; do
+    mount -t overlay "nightly-$d" -o "lowerdir=/$d,upperdir=$OV/$d/upper,workdir=$OV/$d/work" "/$d"
+  done
+  mount --bind -o ro "$BLOBS" /usr/local/share/dagger/content/blobs
+  exec "$0" "$@"' \
+  "$DAGGER_BIN/dagger-engine" --root "$ENGINE_ROOT" --addr "unix://$S/engine.sock" \
+  --network-name "$TB_NET_NAME" --network-cidr "$TB_NET_CIDR" \
+  --oci-cni-binary-dir "$S/cni" --oci-cni-pool-size 4 --config "$S/engine.toml" \
+  >"$S/engine.log" 2>&1 </dev/null &
+echo $! >"$S/engine.pid"
+for _ in $(seq 1 300); do
+  if [ -S "$S/engine.sock" ]; then
+    readlink "/proc/$(cat "$S/engine.pid")/ns/mnt" >"$S/engine.mntns"
+    log "engine: unix://$S/engine.sock (network ${TB_NET_NAME}0 $TB_NET_CIDR)"
+    exit 0
+  fi
+  kill -0 "$(cat "$S/engine.pid")" 2>/dev/null || break
+  sleep 0.2
+done
+tail -20 "$S/engine.log" >&2
+die "engine did not start; log: $S/engine.log"

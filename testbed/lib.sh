@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Shared settings of the test bed. Every value can be overridden from the environment.
+# Sourced by the other testbed scripts; never run on its own.
+
+set -euo pipefail
+
+TB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export TB_ROOT
+
+# What the test bed builds (binaries, images, engine cache) lives here and survives `testbed-down`.
+NIGHTLY_CACHE=${NIGHTLY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nightly-testbed}
+# What a running test bed owns (pids, logs, registry data, env file); removed by `testbed-down`.
+NIGHTLY_STATE=${NIGHTLY_STATE:-$TB_ROOT/.testbed}
+
+DAGGER_VERSION=${DAGGER_VERSION:-v0.19.10}
+# Loopback ports: the docker.io mirror (public image names), the authenticated "Docker Hub"
+# stand-in, and the Maven repository server. Avoid 5000/8080, often taken.
+TB_MIRROR_PORT=${TB_MIRROR_PORT:-47500}
+TB_HUB_PORT=${TB_HUB_PORT:-47501}
+TB_MAVEN_PORT=${TB_MAVEN_PORT:-47502}
+# The engine's container network: bridge "${TB_NET_NAME}0" on TB_NET_CIDR.
+TB_NET_NAME=${TB_NET_NAME:-nightlytb}
+TB_NET_CIDR=${TB_NET_CIDR:-10.213.0.0/16}
+# Credentials of the local "Docker Hub" and Maven server: test-only, generated per start.
+TB_HUB_USER=${TB_HUB_USER:-nightly}
+TB_MAVEN_USER=${TB_MAVEN_USER:-deployer}
+
+export NIGHTLY_CACHE NIGHTLY_STATE DAGGER_VERSION TB_MIRROR_PORT TB_HUB_PORT TB_MAVEN_PORT \
+  TB_NET_NAME TB_NET_CIDR TB_HUB_USER TB_MAVEN_USER
+
+DAGGER_DIR=$NIGHTLY_CACHE/dagger-$DAGGER_VERSION
+DAGGER_BIN=$DAGGER_DIR/bin
+IMAGES_DIR=$NIGHTLY_CACHE/images
+ENGINE_ROOT=$NIGHTLY_CACHE/engine-state
+export DAGGER_DIR DAGGER_BIN IMAGES_DIR ENGINE_ROOT
+
+log() { printf '[testbed %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# stamp_ok NAME KEY: true when the build step NAME was last completed with the same KEY.
+stamp_ok() { [ -f "$NIGHTLY_CACHE/stamps/$1" ] && [ "$(cat "$NIGHTLY_CACHE/stamps/$1")" = "$2" ]; }
+stamp_set() { mkdir -p "$NIGHTLY_CACHE/stamps"; printf '%s' "$2" >"$NIGHTLY_CACHE/stamps/$1"; }
+# key_of FILE...: a content hash of the files that define a build step.
+key_of() { cat "$@" | sha256sum | cut -c1-16; }
+
+# Reproducible tar of a folder's content (sorted, fixed owner and mtime).
+repro_tar() { # repro_tar DIR OUT [tar args...]
+  local dir=$1 out=$2; shift 2
+  tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$dir" -cf "$out" "$@" .
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# up.sh: builds (or reuses from $NIGHTLY_CACHE) everything the test bed needs and starts it:
+# the docker.io mirror registry, the authenticated registry standing in for Docker Hub, and the
+# Dagger engine. Writes $NIGHTLY_STATE/env for clients. Idempotent: does nothing when already up.
+# shellcheck source=testbed/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+[ "$(id -u)" = 0 ] || die "the test bed runs the engine as root (mount namespaces, bridge, iptables)"
+if [ -f "$NIGHTLY_STATE/engine.pid" ] && kill -0 "$(cat "$NIGHTLY_STATE/engine.pid")" 2>/dev/null; then
+  log "already up (state $NIGHTLY_STATE); 'make testbed-down' stops it"
+  exit 0
+fi
+# A half-started or crashed earlier run: clean it first.
+if [ -d "$NIGHTLY_STATE" ]; then bash "$TB_ROOT/testbed/down.sh"; fi
+
+start=$(date +%s)
+bash "$TB_ROOT/testbed/install-deps.sh"
+mkdir -p "$NIGHTLY_CACHE" "$NIGHTLY_STATE"
+# The two slow, independent builds run side by side: Go compiles, mmdebstrap downloads.
+bash "$TB_ROOT/testbed/build-dagger.sh" &
+dagger_pid=$!
+bash "$TB_ROOT/testbed/build-images.sh" busybox
+bash "$TB_ROOT/testbed/build-images.sh" maven
+wait "$dagger_pid" || die "building dagger failed"
+bash "$TB_ROOT/testbed/build-images.sh" go-sdk
+
+# The mirror keeps its data in the cache: a warm start pushes nothing.
+bash "$TB_ROOT/testbed/registry.sh" start mirror "$TB_MIRROR_PORT" "$NIGHTLY_CACHE/mirror-registry"
+mirror=127.0.0.1:$TB_MIRROR_PORT
+push() { "$NIGHTLY_CACHE/bin/mkimage" push -layout "$IMAGES_DIR/$1" -tag "$1" -ref "$mirror/$2" >/dev/null; }
+push busybox library/busybox:1.37.0
+push maven library/maven:3.9.9-eclipse-temurin-17
+
+# "Docker Hub": basic auth with a password made for this run only.
+umask 077
+head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$NIGHTLY_STATE/hub-password"
+htpasswd -Bbn "$TB_HUB_USER" "$(cat "$NIGHTLY_STATE/hub-password")" >"$NIGHTLY_STATE/hub.htpasswd"
+umask 022
+bash "$TB_ROOT/testbed/registry.sh" start hub "$TB_HUB_PORT" "$NIGHTLY_STATE/hub-registry" "$NIGHTLY_STATE/hub.htpasswd"
+
+bash "$TB_ROOT/testbed/engine.sh" start
+
+cat >"$NIGHTLY_STATE/env" <<ENV
+# Written by testbed/up.sh: source it to use the test bed's engine and registries.
+export _EXPERIMENTAL_DAGGER_RUNNER_HOST=unix://$NIGHTLY_STATE/engine.sock
+export _EXPERIMENTAL_DAGGER_CLI_BIN=$DAGGER_BIN/dagger
+export DAGGER_NO_NAG=1 DO_NOT_TRACK=1 DAGGER_NO_UPDATE_CHECK=1
+export PATH=$DAGGER_BIN:\$PATH
+export NIGHTLY_TESTBED_MIRROR=$mirror
+export NIGHTLY_TESTBED_HUB=127.0.0.1:$TB_HUB_PORT
+export NIGHTLY_TESTBED_HUB_USER=$TB_HUB_USER
+export NIGHTLY_TESTBED_HUB_PASSWORD_FILE=$NIGHTLY_STATE/hub-password
+ENV
+log "up in $(($(date +%s) - start)) s; clients: source $NIGHTLY_STATE/env"
