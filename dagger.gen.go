@@ -59,9 +59,13 @@ func (r Nightly) MarshalJSON() ([]byte, error) {
 	var concrete struct {
 		Source     *dagger.Directory
 		MavenImage string
+		MavenArgs  []string
+		MavenCache string
 	}
 	concrete.Source = r.Source
 	concrete.MavenImage = r.MavenImage
+	concrete.MavenArgs = r.MavenArgs
+	concrete.MavenCache = r.MavenCache
 	return json.Marshal(&concrete)
 }
 
@@ -69,6 +73,8 @@ func (r *Nightly) UnmarshalJSON(bs []byte) error {
 	var concrete struct {
 		Source     *dagger.Directory
 		MavenImage string
+		MavenArgs  []string
+		MavenCache string
 	}
 	err := json.Unmarshal(bs, &concrete)
 	if err != nil {
@@ -76,6 +82,8 @@ func (r *Nightly) UnmarshalJSON(bs []byte) error {
 	}
 	r.Source = concrete.Source
 	r.MavenImage = concrete.MavenImage
+	r.MavenArgs = concrete.MavenArgs
+	r.MavenCache = concrete.MavenCache
 	return nil
 }
 
@@ -108,6 +116,154 @@ func (r *Version) UnmarshalJSON(bs []byte) error {
 	r.Base = concrete.Base
 	r.NightlyTag = concrete.NightlyTag
 	r.PreviousTag = concrete.PreviousTag
+	return nil
+}
+
+func (r TestResult) MarshalJSON() ([]byte, error) {
+	var concrete struct {
+		Passed      bool
+		Tests       int
+		Failures    int
+		Errors      int
+		Skipped     int
+		FailedTests []string
+		ExitCode    int
+		Downloaded  int
+		Reports     *dagger.Directory
+		Output      string
+	}
+	concrete.Passed = r.Passed
+	concrete.Tests = r.Tests
+	concrete.Failures = r.Failures
+	concrete.Errors = r.Errors
+	concrete.Skipped = r.Skipped
+	concrete.FailedTests = r.FailedTests
+	concrete.ExitCode = r.ExitCode
+	concrete.Downloaded = r.Downloaded
+	concrete.Reports = r.Reports
+	concrete.Output = r.Output
+	return json.Marshal(&concrete)
+}
+
+func (r *TestResult) UnmarshalJSON(bs []byte) error {
+	var concrete struct {
+		Passed      bool
+		Tests       int
+		Failures    int
+		Errors      int
+		Skipped     int
+		FailedTests []string
+		ExitCode    int
+		Downloaded  int
+		Reports     *dagger.Directory
+		Output      string
+	}
+	err := json.Unmarshal(bs, &concrete)
+	if err != nil {
+		return err
+	}
+	r.Passed = concrete.Passed
+	r.Tests = concrete.Tests
+	r.Failures = concrete.Failures
+	r.Errors = concrete.Errors
+	r.Skipped = concrete.Skipped
+	r.FailedTests = concrete.FailedTests
+	r.ExitCode = concrete.ExitCode
+	r.Downloaded = concrete.Downloaded
+	r.Reports = concrete.Reports
+	r.Output = concrete.Output
+	return nil
+}
+
+func (r DeployResult) MarshalJSON() ([]byte, error) {
+	var concrete struct {
+		Repository string
+		DryRun     bool
+		Version    string
+		Artifacts  []*DeployedArtifact
+		Attempts   int
+		Output     string
+		Container  *dagger.Container
+	}
+	concrete.Repository = r.Repository
+	concrete.DryRun = r.DryRun
+	concrete.Version = r.Version
+	concrete.Artifacts = r.Artifacts
+	concrete.Attempts = r.Attempts
+	concrete.Output = r.Output
+	concrete.Container = r.Container
+	return json.Marshal(&concrete)
+}
+
+func (r *DeployResult) UnmarshalJSON(bs []byte) error {
+	var concrete struct {
+		Repository string
+		DryRun     bool
+		Version    string
+		Artifacts  []*DeployedArtifact
+		Attempts   int
+		Output     string
+		Container  *dagger.Container
+	}
+	err := json.Unmarshal(bs, &concrete)
+	if err != nil {
+		return err
+	}
+	r.Repository = concrete.Repository
+	r.DryRun = concrete.DryRun
+	r.Version = concrete.Version
+	r.Artifacts = concrete.Artifacts
+	r.Attempts = concrete.Attempts
+	r.Output = concrete.Output
+	r.Container = concrete.Container
+	return nil
+}
+
+func (r DeployedArtifact) MarshalJSON() ([]byte, error) {
+	var concrete struct {
+		Coordinates string
+		GroupId     string
+		ArtifactId  string
+		Version     string
+		FileVersion string
+		Classifier  string
+		Extension   string
+		Url         string
+	}
+	concrete.Coordinates = r.Coordinates
+	concrete.GroupId = r.GroupId
+	concrete.ArtifactId = r.ArtifactId
+	concrete.Version = r.Version
+	concrete.FileVersion = r.FileVersion
+	concrete.Classifier = r.Classifier
+	concrete.Extension = r.Extension
+	concrete.Url = r.Url
+	return json.Marshal(&concrete)
+}
+
+func (r *DeployedArtifact) UnmarshalJSON(bs []byte) error {
+	var concrete struct {
+		Coordinates string
+		GroupId     string
+		ArtifactId  string
+		Version     string
+		FileVersion string
+		Classifier  string
+		Extension   string
+		Url         string
+	}
+	err := json.Unmarshal(bs, &concrete)
+	if err != nil {
+		return err
+	}
+	r.Coordinates = concrete.Coordinates
+	r.GroupId = concrete.GroupId
+	r.ArtifactId = concrete.ArtifactId
+	r.Version = concrete.Version
+	r.FileVersion = concrete.FileVersion
+	r.Classifier = concrete.Classifier
+	r.Extension = concrete.Extension
+	r.Url = concrete.Url
 	return nil
 }
 
@@ -230,6 +386,90 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 	switch parentName {
 	case "Nightly":
 		switch fnName {
+		case "Deploy":
+			var parent Nightly
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var repositoryUrl string
+			if inputArgs["repositoryUrl"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["repositoryUrl"]), &repositoryUrl)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg repositoryUrl", err))
+				}
+			}
+			var repositoryId string
+			if inputArgs["repositoryId"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["repositoryId"]), &repositoryId)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg repositoryId", err))
+				}
+			}
+			var username *dagger.Secret
+			if inputArgs["username"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["username"]), &username)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg username", err))
+				}
+			}
+			var password *dagger.Secret
+			if inputArgs["password"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["password"]), &password)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg password", err))
+				}
+			}
+			var settings *dagger.Secret
+			if inputArgs["settings"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["settings"]), &settings)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg settings", err))
+				}
+			}
+			var repositoryService *dagger.Service
+			if inputArgs["repositoryService"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["repositoryService"]), &repositoryService)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg repositoryService", err))
+				}
+			}
+			var runTests bool
+			if inputArgs["runTests"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["runTests"]), &runTests)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg runTests", err))
+				}
+			}
+			var dryRun bool
+			if inputArgs["dryRun"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["dryRun"]), &dryRun)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dryRun", err))
+				}
+			}
+			var retries int
+			if inputArgs["retries"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["retries"]), &retries)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg retries", err))
+				}
+			}
+			return (*Nightly).Deploy(&parent, ctx, repositoryUrl, repositoryId, username, password, settings, repositoryService, runTests, dryRun, retries)
+		case "Test":
+			var parent Nightly
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return (*Nightly).Test(&parent, ctx)
+		case "TestReport":
+			var parent Nightly
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return (*Nightly).TestReport(&parent, ctx)
 		case "Toolchain":
 			var parent Nightly
 			err = json.Unmarshal(parentJSON, &parent)
@@ -264,7 +504,21 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg mavenImage", err))
 				}
 			}
-			return New(source, mavenImage), nil
+			var mavenArgs []string
+			if inputArgs["mavenArgs"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["mavenArgs"]), &mavenArgs)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg mavenArgs", err))
+				}
+			}
+			var mavenCache string
+			if inputArgs["mavenCache"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["mavenCache"]), &mavenCache)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg mavenCache", err))
+				}
+			}
+			return New(source, mavenImage, mavenArgs, mavenCache), nil
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}

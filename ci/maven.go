@@ -1,24 +1,309 @@
 package ci
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"net/url"
 	"strings"
+	"time"
 
+	"dagger/nightly/ci/plan"
 	"dagger/nightly/internal/dagger"
 )
 
 var dag = dagger.Connect()
 
-// Toolchain reports the Maven and Java versions of mavenImage, as `mvn --version` prints them:
+const (
+	// Maven's local repository is not safe for concurrent writers (MNG-2802), hence Locked.
+	DefaultMavenCache = "nightly-maven-m2"
+	mavenRepoLocal   = "/var/cache/nightly-m2"
+	srcDir           = "/src"
+	// Where a deploy's settings.xml is mounted; it never lands in a layer when it holds secrets.
+	settingsPath  = "/run/nightly/settings.xml"
+	userEnv       = "NIGHTLY_MAVEN_USER"
+	passwordEnv   = "NIGHTLY_MAVEN_PASSWORD"
+	dryRunRepoURL = "file:///tmp/nightly-dry-run-repository"
+)
+
+// Maven is how the Maven steps run: the image, the product source and extra mvn arguments.
+type Maven struct {
+	Image  string
+	Source *dagger.Directory
+	// Args are added to every mvn command (e.g. -DforkCount=0, -Pci).
+	Args []string
+	// Cache names the cache volume of the local repository (default nightly-maven-m2).
+	Cache string
+}
+
+// container is the image with the source at /src and the shared local repository mounted.
+func (m Maven) container() *dagger.Container {
+	return dag.Container().
+		From(m.Image).
+		WithMountedCache(mavenRepoLocal, dag.CacheVolume(cmp.Or(m.Cache, DefaultMavenCache)), dagger.ContainerWithMountedCacheOpts{
+			Sharing: dagger.CacheSharingModeLocked,
+		}).
+		WithDirectory(srcDir, m.Source).
+		WithWorkdir(srcDir)
+}
+
+func (m Maven) command(goals ...string) []string {
+	cmd := []string{"mvn", "--batch-mode", "-Dmaven.repo.local=" + mavenRepoLocal}
+	cmd = append(cmd, m.Args...)
+	return append(cmd, goals...)
+}
+
+// Toolchain reports the Maven and Java versions of the image, as `mvn --version` prints them:
 // the first thing to check when a nightly behaves differently from a laptop build.
-func Toolchain(ctx context.Context, mavenImage string) (string, error) {
-	out, err := dag.Container().
-		From(mavenImage).
+func (m Maven) Toolchain(ctx context.Context) (string, error) {
+	out, err := dag.Container().From(m.Image).
 		WithExec([]string{"mvn", "--batch-mode", "--version"}).
 		Stdout(ctx)
 	if err != nil {
-		return "", fmt.Errorf("running mvn --version in image %q: %w", mavenImage, err)
+		return "", fmt.Errorf("running mvn --version in image %q: %w", m.Image, err)
 	}
 	return strings.TrimSpace(out), nil
+}
+
+// TestRun is the outcome of `mvn clean test`; it exists for red runs too.
+type TestRun struct {
+	Summary  plan.TestSummary
+	ExitCode int
+	// Downloaded counts the files Maven fetched into the local repository (0 when warm).
+	Downloaded int
+	// Reports holds every module's target/surefire-reports, paths kept (JUnit XML for CI).
+	Reports *dagger.Directory
+	Output  string
+}
+
+// Passed is true when Maven succeeded and no test failed.
+func (r *TestRun) Passed() bool { return r.ExitCode == 0 && r.Summary.Passed() }
+
+// Err explains a red run: the failing tests, or Maven's last lines when the build broke before
+// any test failed (compilation errors and the like). nil when the run passed.
+func (r *TestRun) Err() error {
+	if r.Passed() {
+		return nil
+	}
+	if len(r.Summary.Failed) > 0 {
+		lines := make([]string, len(r.Summary.Failed))
+		for i, f := range r.Summary.Failed {
+			lines[i] = "  " + f.String()
+		}
+		return fmt.Errorf("mvn clean test failed (%s):\n%s", r.Summary, strings.Join(lines, "\n"))
+	}
+	return fmt.Errorf("mvn clean test exited %d with no failing test (a build error?); last lines:\n%s",
+		r.ExitCode, lastLines(r.Output, 25))
+}
+
+// Test runs `mvn clean test` and reads the surefire reports. A red run is a result, not an error:
+// the error return is for runs that could not happen (no image, no source).
+func (m Maven) Test(ctx context.Context) (*TestRun, error) {
+	ctr := m.container().
+		// Batch mode without --no-transfer-progress: one line a download, so a warm cache shows none.
+		WithExec(m.command("clean", "test"), dagger.ContainerWithExecOpts{
+			Expect:         dagger.ReturnTypeAny,
+			RedirectStderr: "/tmp/mvn.log",
+			RedirectStdout: "/tmp/mvn.log",
+		})
+	code, err := ctr.ExitCode(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("running mvn clean test in image %q: %w", m.Image, err)
+	}
+	out, err := ctr.File("/tmp/mvn.log").Contents(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the mvn clean test log: %w", err)
+	}
+	reports := dag.Directory().WithDirectory("/", ctr.Directory(srcDir), dagger.DirectoryWithDirectoryOpts{
+		Include: []string{"**/target/surefire-reports/**"},
+	})
+	files, err := readGlob(ctx, reports, "**/TEST-*.xml")
+	if err != nil {
+		return nil, err
+	}
+	sum, err := plan.ParseSurefireReports(files)
+	if err != nil {
+		return nil, err
+	}
+	return &TestRun{Summary: sum, ExitCode: code, Reports: reports, Output: out, Downloaded: plan.CountDownloads(out)}, nil
+}
+
+// DeployOpts says where and how `mvn clean deploy` publishes.
+type DeployOpts struct {
+	RepositoryURL, RepositoryID string
+	// Username and Password, or a whole Settings file, authenticate to the repository.
+	Username, Password, Settings *dagger.Secret
+	// Service, when set, is bound under the repository URL's host name (a server on the caller's
+	// machine or another Dagger service).
+	Service *dagger.Service
+	// RunTests runs the tests again during the deploy, as a bare `mvn clean deploy` would.
+	RunTests bool
+	// DryRun builds and deploys to a folder inside the container instead of the repository.
+	DryRun bool
+	// Retries is how many times a transient failure (HTTP 408/429/5xx, reset) is retried.
+	Retries int
+}
+
+// DeployRun is what a deploy published (or, for a dry run, would publish).
+type DeployRun struct {
+	Repository string
+	DryRun     bool
+	Version    plan.Version
+	Artifacts  []plan.DeployedArtifact
+	Attempts   int
+	Output     string
+	// Container is the one the successful attempt ran in, for inspection.
+	Container *dagger.Container
+}
+
+// Deploy runs `mvn clean deploy` of the product's SNAPSHOTs to a repository. It refuses release
+// versions, retries transient transfer failures, and never caches: every call really deploys.
+func (m Maven) Deploy(ctx context.Context, o DeployOpts) (*DeployRun, error) {
+	version, err := m.version(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.HasSuffix(version.POM, "-SNAPSHOT") {
+		return nil, fmt.Errorf("deploy publishes SNAPSHOTs; pom.xml version %q is a release: nothing was deployed", version.POM)
+	}
+	repoURL := o.RepositoryURL
+	if o.DryRun {
+		repoURL = dryRunRepoURL
+	}
+	altRepo, err := plan.DeploymentRepository(o.RepositoryID, repoURL)
+	if err != nil {
+		return nil, err
+	}
+	if (o.Username == nil) != (o.Password == nil) {
+		return nil, errors.New("deploy needs both a username and a password secret, or neither")
+	}
+	if o.Settings != nil && o.Username != nil {
+		return nil, errors.New("give the repository credentials either as username/password or inside settings, not both")
+	}
+
+	ctr := m.container()
+	if !o.DryRun {
+		ctr, err = withURLService(ctr, repoURL, o.Service)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case o.Settings != nil:
+			ctr = ctr.WithMountedSecret(settingsPath, o.Settings)
+		case o.Username != nil:
+			ctr = ctr.
+				WithNewFile(settingsPath, plan.DeploySettings(o.RepositoryID, userEnv, passwordEnv)).
+				WithSecretVariable(userEnv, o.Username).
+				WithSecretVariable(passwordEnv, o.Password)
+		}
+	}
+	goals := []string{"clean", "deploy", "-DaltDeploymentRepository=" + altRepo, "-DdeployAtEnd=true"}
+	if !o.RunTests {
+		goals = append(goals, "-DskipTests")
+	}
+	args := m.command(goals...)
+	if (o.Settings != nil || o.Username != nil) && !o.DryRun {
+		args = append(args[:2], append([]string{"--settings", settingsPath}, args[2:]...)...)
+	}
+	if o.Username != nil && !o.DryRun {
+		// Secrets read from files often end in a newline: strip it in the container, never in Go.
+		// printf is a shell builtin, so the values appear in no process's arguments.
+		args = append([]string{"sh", "-c", `export ` + userEnv + `="$(printf %s "$` + userEnv + `")" ` +
+			passwordEnv + `="$(printf %s "$` + passwordEnv + `")"; exec "$@"`, "mvn"}, args...)
+	}
+
+	run := &DeployRun{Repository: strings.TrimSuffix(repoURL, "/"), DryRun: o.DryRun, Version: version}
+	for attempt := 1; ; attempt++ {
+		run.Attempts = attempt
+		// A unique value per attempt: an identical exec would otherwise be answered from the cache.
+		c := ctr.
+			WithEnvVariable("NIGHTLY_DEPLOY_ATTEMPT", fmt.Sprintf("%d-%d", time.Now().UnixNano(), attempt)).
+			WithExec(args, dagger.ContainerWithExecOpts{
+				Expect:         dagger.ReturnTypeAny,
+				RedirectStderr: "/tmp/mvn.log",
+				RedirectStdout: "/tmp/mvn.log",
+			})
+		code, err := c.ExitCode(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("running mvn clean deploy to %s: %w", run.Repository, err)
+		}
+		out, err := c.File("/tmp/mvn.log").Contents(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("reading the mvn clean deploy log: %w", err)
+		}
+		run.Output = out
+		if code == 0 {
+			run.Container = c
+			run.Artifacts = plan.ParseDeployLog(out, run.Repository)
+			return run, nil
+		}
+		switch plan.MavenFailureKind(out) {
+		case "auth":
+			return nil, fmt.Errorf("repository %s refused the credentials (HTTP 401/403); nothing was deployed (deployAtEnd); last lines:\n%s",
+				run.Repository, lastLines(out, 15))
+		case "transient":
+			if attempt <= o.Retries {
+				time.Sleep(backoff(attempt))
+				continue
+			}
+			return nil, fmt.Errorf("mvn clean deploy to %s failed %d times on transient errors; last lines:\n%s",
+				run.Repository, attempt, lastLines(out, 20))
+		default:
+			return nil, fmt.Errorf("mvn clean deploy to %s exited %d; last lines:\n%s", run.Repository, code, lastLines(out, 25))
+		}
+	}
+}
+
+func (m Maven) version(ctx context.Context) (plan.Version, error) {
+	pom, err := m.Source.File("pom.xml").Contents(ctx)
+	if err != nil {
+		return plan.Version{}, fmt.Errorf("reading pom.xml at the source root: %w", err)
+	}
+	return plan.ParseVersion([]byte(pom), "pom.xml")
+}
+
+// Version reads the product version from the root pom.xml.
+func (m Maven) Version(ctx context.Context) (plan.Version, error) { return m.version(ctx) }
+
+// withURLService binds svc (when given) under the host name of rawURL, so a URL such as
+// http://maven-repo:47502/… reaches a server the caller passed as tcp://localhost:47502.
+func withURLService(ctr *dagger.Container, rawURL string, svc *dagger.Service) (*dagger.Container, error) {
+	if svc == nil {
+		return ctr, nil
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Hostname() == "" {
+		return nil, fmt.Errorf("URL %q: a service needs a URL with a host name to bind it under", rawURL)
+	}
+	return ctr.WithServiceBinding(u.Hostname(), svc), nil
+}
+
+func backoff(attempt int) time.Duration {
+	d := time.Duration(1<<min(attempt, 5)) * time.Second // 2s, 4s, 8s … 32s
+	return d
+}
+
+func readGlob(ctx context.Context, dir *dagger.Directory, pattern string) (map[string][]byte, error) {
+	paths, err := dir.Glob(ctx, pattern)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", pattern, err)
+	}
+	files := make(map[string][]byte, len(paths))
+	for _, p := range paths {
+		s, err := dir.File(p).Contents(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", p, err)
+		}
+		files[p] = []byte(s)
+	}
+	return files, nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

@@ -25,11 +25,13 @@ DEBOPTS=(--mode=root --variant=minbase --format=tar
   --setup-hook='mkdir -p "$1"/usr/share/man/man1'
   --customize-hook='rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/*')
 
-self_key=$(key_of "${BASH_SOURCE[0]}" "$TB_ROOT/testbed/mkimage/main.go")
+# An image's cache key: its builder's code (declare -f drops comments), the shared mmdebstrap
+# options and mkimage's source, so editing anything else here rebuilds nothing.
+recipe_key() { key_of <(declare -f "$1") <(printf '%s\n' "${DEBOPTS[@]}") "$TB_ROOT/testbed/mkimage/main.go"; }
 
 build_busybox() {
   local out=$IMAGES_DIR/busybox key
-  key=$self_key-$(dpkg-query -W -f='${Version}' busybox-static)
+  key=$(recipe_key build_busybox)-$(dpkg-query -W -f='${Version}' busybox-static)
   if stamp_ok img-busybox "$key"; then log "image busybox: cached"; return; fi
   log "image busybox: building"
   local tmp; tmp=$(mktemp -d)
@@ -48,10 +50,12 @@ build_busybox() {
     -env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin -cmd sh >/dev/null
   rm -rf "$tmp"
   stamp_set img-busybox "$key"
+  log "image busybox: built"
 }
 
 build_maven() {
-  local out=$IMAGES_DIR/maven key=$self_key
+  local out=$IMAGES_DIR/maven key
+  key=$(recipe_key build_maven)
   if stamp_ok img-maven "$key"; then log "image maven: cached"; return; fi
   log "image maven: building with mmdebstrap (about 2-3 min)"
   local tmp; tmp=$(mktemp -d)
@@ -66,6 +70,19 @@ build_maven() {
   <mirrors>
     <mirror><id>debian-offline</id><mirrorOf>*</mirrorOf><url>file:///usr/share/maven-repo</url></mirror>
   </mirrors>
+  <!-- Debian'"'"'s repository has no checksum files: do not warn about each one. -->
+  <profiles>
+    <profile>
+      <id>debian-offline</id>
+      <repositories><repository><id>central</id><url>https://repo.maven.apache.org/maven2</url>
+        <releases><checksumPolicy>ignore</checksumPolicy></releases><snapshots><enabled>false</enabled></snapshots>
+      </repository></repositories>
+      <pluginRepositories><pluginRepository><id>central</id><url>https://repo.maven.apache.org/maven2</url>
+        <releases><checksumPolicy>ignore</checksumPolicy></releases><snapshots><enabled>false</enabled></snapshots>
+      </pluginRepository></pluginRepositories>
+    </profile>
+  </profiles>
+  <activeProfiles><activeProfile>debian-offline</activeProfile></activeProfiles>
 </settings>
 XML' \
     bookworm "$tmp/rootfs.tar" "$SOURCES" >"$tmp/log" 2>&1 || { tail -30 "$tmp/log"; die "mmdebstrap (maven) failed"; }
@@ -76,11 +93,12 @@ XML' \
     -cmd mvn >/dev/null
   rm -rf "$tmp"
   stamp_set img-maven "$key"
+  log "image maven: built"
 }
 
 build_go_sdk() {
   local out=$IMAGES_DIR/go-sdk key
-  key=$self_key-$(key_of "$DAGGER_BIN/codegen" <(go version))
+  key=$(recipe_key build_go_sdk)-$(key_of "$DAGGER_BIN/codegen" <(go version))
   if stamp_ok img-go-sdk "$key"; then log "image go-sdk: cached"; return; fi
   log "image go-sdk: building (Debian + Go $(go env GOVERSION) + codegen, about 1-3 min)"
   local tmp; tmp=$(mktemp -d)
@@ -96,6 +114,7 @@ build_go_sdk() {
     -env GOPATH=/go -env GOTOOLCHAIN=local >"$out.digest"
   rm -rf "$tmp"
   stamp_set img-go-sdk "$key"
+  log "image go-sdk: built"
 }
 
 case "${1:-all}" in

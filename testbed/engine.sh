@@ -8,6 +8,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [ "${1:-}" = start ] || die "usage: engine.sh start"
 S=$NIGHTLY_STATE
+# The engine's DNS (dnsmasq, started by the dnsname CNI plugin) binds port 53 on every address, so
+# two engines cannot run on one host: say which one is in the way instead of failing obscurely.
+for p in $(pgrep -x dagger-engine || true); do
+  die "another Dagger engine is running (pid $p, $(tr '\0' ' ' <"/proc/$p/cmdline" | grep -o -- '--root [^ ]*')); stop it first (make testbed-down in its checkout)"
+done
+if ss -Hlnu 'sport = :53' 2>/dev/null | grep -q .; then
+  die "UDP port 53 is taken on this host ($(ss -Hlnup 'sport = :53' | head -1)); the engine's DNS needs it"
+fi
 ov=$S/overlay
 mkdir -p "$ov" "$ENGINE_ROOT" "$S/cni"
 for d in usr etc run; do mkdir -p "$ov/$d/upper" "$ov/$d/work"; done

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # up.sh: builds (or reuses from $NIGHTLY_CACHE) everything the test bed needs and starts it:
-# the docker.io mirror registry, the authenticated registry standing in for Docker Hub, and the
-# Dagger engine. Writes $NIGHTLY_STATE/env for clients. Idempotent: does nothing when already up.
+# the docker.io mirror registry, the authenticated registry standing in for Docker Hub, the Maven
+# repository server, and the Dagger engine. Writes $NIGHTLY_STATE/env for clients. Idempotent: does nothing when already up.
 # shellcheck source=testbed/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -38,6 +38,7 @@ htpasswd -Bbn "$TB_HUB_USER" "$(cat "$NIGHTLY_STATE/hub-password")" >"$NIGHTLY_S
 umask 022
 bash "$TB_ROOT/testbed/registry.sh" start hub "$TB_HUB_PORT" "$NIGHTLY_STATE/hub-registry" "$NIGHTLY_STATE/hub.htpasswd"
 
+bash "$TB_ROOT/testbed/maven-repo.sh" start
 bash "$TB_ROOT/testbed/engine.sh" start
 
 cat >"$NIGHTLY_STATE/env" <<ENV
@@ -50,5 +51,8 @@ export NIGHTLY_TESTBED_MIRROR=$mirror
 export NIGHTLY_TESTBED_HUB=127.0.0.1:$TB_HUB_PORT
 export NIGHTLY_TESTBED_HUB_USER=$TB_HUB_USER
 export NIGHTLY_TESTBED_HUB_PASSWORD_FILE=$NIGHTLY_STATE/hub-password
+export NIGHTLY_TESTBED_MAVEN_PORT=$TB_MAVEN_PORT
+export NIGHTLY_TESTBED_MAVEN_USER=$TB_MAVEN_USER
+export NIGHTLY_TESTBED_MAVEN_PASSWORD_FILE=$NIGHTLY_STATE/maven-password
 ENV
 log "up in $(($(date +%s) - start)) s; clients: source $NIGHTLY_STATE/env"

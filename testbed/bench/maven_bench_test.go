@@ -1,0 +1,90 @@
+// Package bench measures the pipeline's speed targets on the test bed. Run with `make bench`.
+package bench
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func repoRoot(b *testing.B) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// freshSource copies the fixture product with a nonce file, so the engine cannot answer the
+// Maven run from its cache: each iteration is a new commit as far as the engine can tell.
+func freshSource(b *testing.B) string {
+	b.Helper()
+	dst := b.TempDir()
+	if out, err := exec.Command("cp", "-r", filepath.Join(repoRoot(b), "fixtures", "product")+"/.", dst).CombinedOutput(); err != nil {
+		b.Fatalf("copying the fixture: %v\n%s", err, out)
+	}
+	if err := os.WriteFile(filepath.Join(dst, "nonce.txt"), []byte(fmt.Sprint(time.Now().UnixNano())), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return dst
+}
+
+// testRun runs `dagger call … test-report downloaded` and returns the files Maven fetched.
+func testRun(b *testing.B, cache string, mavenArgs ...string) int {
+	b.Helper()
+	args := []string{"call", "-m", repoRoot(b), "--source=" + freshSource(b), "--maven-cache=" + cache}
+	for _, a := range mavenArgs {
+		args = append(args, "--maven-args="+a)
+	}
+	cmd := exec.Command(os.Getenv("_EXPERIMENTAL_DAGGER_CLI_BIN"), append(args, "test-report", "downloaded")...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("dagger %v: %v\n%s", args, err, errb.String())
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(out.String()))
+	if err != nil {
+		b.Fatalf("test-report downloaded = %q", out.String())
+	}
+	return n
+}
+
+// BenchmarkMavenTest compares `mvn clean test` on an empty Maven cache (cold: a new cache volume
+// each iteration) with a primed one (warm), and surefire forking a JVM (its default) with
+// -DforkCount=0 (tests in Maven's JVM; surefire 2.22's forked JVM idles ~10 s on exit).
+func BenchmarkMavenTest(b *testing.B) {
+	if os.Getenv("_EXPERIMENTAL_DAGGER_RUNNER_HOST") == "" {
+		b.Skip("needs the test bed: make bench")
+	}
+	for _, c := range []struct {
+		name string
+		warm bool
+		args []string
+	}{
+		{"cold/fork", false, nil},
+		{"warm/fork", true, nil},
+		{"cold/forkCount=0", false, []string{"-DforkCount=0"}},
+		{"warm/forkCount=0", true, []string{"-DforkCount=0"}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			warmCache := fmt.Sprintf("nightly-bench-warm-%d", time.Now().UnixNano())
+			if c.warm {
+				testRun(b, warmCache, c.args...) // prime it
+			}
+			b.ResetTimer()
+			downloaded := 0
+			for i := 0; i < b.N; i++ {
+				cache := warmCache
+				if !c.warm {
+					cache = fmt.Sprintf("nightly-bench-cold-%d-%d", time.Now().UnixNano(), i)
+				}
+				downloaded += testRun(b, cache, c.args...)
+			}
+			b.ReportMetric(float64(downloaded)/float64(b.N), "downloads/op")
+		})
+	}
+}
