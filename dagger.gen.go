@@ -61,11 +61,13 @@ func (r Nightly) MarshalJSON() ([]byte, error) {
 		MavenImage string
 		MavenArgs  []string
 		MavenCache string
+		Images     []*ImageSource
 	}
 	concrete.Source = r.Source
 	concrete.MavenImage = r.MavenImage
 	concrete.MavenArgs = r.MavenArgs
 	concrete.MavenCache = r.MavenCache
+	concrete.Images = r.Images
 	return json.Marshal(&concrete)
 }
 
@@ -75,6 +77,7 @@ func (r *Nightly) UnmarshalJSON(bs []byte) error {
 		MavenImage string
 		MavenArgs  []string
 		MavenCache string
+		Images     []*ImageSource
 	}
 	err := json.Unmarshal(bs, &concrete)
 	if err != nil {
@@ -84,6 +87,43 @@ func (r *Nightly) UnmarshalJSON(bs []byte) error {
 	r.MavenImage = concrete.MavenImage
 	r.MavenArgs = concrete.MavenArgs
 	r.MavenCache = concrete.MavenCache
+	r.Images = concrete.Images
+	return nil
+}
+
+func (r ImageSource) MarshalJSON() ([]byte, error) {
+	var concrete struct {
+		Name       string
+		Dockerfile string
+		Ship       string
+		ShipAs     string
+		BaseImage  string
+	}
+	concrete.Name = r.Name
+	concrete.Dockerfile = r.Dockerfile
+	concrete.Ship = r.Ship
+	concrete.ShipAs = r.ShipAs
+	concrete.BaseImage = r.BaseImage
+	return json.Marshal(&concrete)
+}
+
+func (r *ImageSource) UnmarshalJSON(bs []byte) error {
+	var concrete struct {
+		Name       string
+		Dockerfile string
+		Ship       string
+		ShipAs     string
+		BaseImage  string
+	}
+	err := json.Unmarshal(bs, &concrete)
+	if err != nil {
+		return err
+	}
+	r.Name = concrete.Name
+	r.Dockerfile = concrete.Dockerfile
+	r.Ship = concrete.Ship
+	r.ShipAs = concrete.ShipAs
+	r.BaseImage = concrete.BaseImage
 	return nil
 }
 
@@ -216,6 +256,110 @@ func (r *DeployResult) UnmarshalJSON(bs []byte) error {
 	r.Attempts = concrete.Attempts
 	r.Output = concrete.Output
 	r.Container = concrete.Container
+	return nil
+}
+
+func (r BuildContexts) MarshalJSON() ([]byte, error) {
+	var concrete struct {
+		ManagementApi *dagger.Directory
+		Webui         *dagger.Directory
+	}
+	concrete.ManagementApi = r.ManagementApi
+	concrete.Webui = r.Webui
+	return json.Marshal(&concrete)
+}
+
+func (r *BuildContexts) UnmarshalJSON(bs []byte) error {
+	var concrete struct {
+		ManagementApi *dagger.Directory
+		Webui         *dagger.Directory
+	}
+	err := json.Unmarshal(bs, &concrete)
+	if err != nil {
+		return err
+	}
+	r.ManagementApi = concrete.ManagementApi
+	r.Webui = concrete.Webui
+	return nil
+}
+
+func (r PublishResult) MarshalJSON() ([]byte, error) {
+	var concrete struct {
+		Version     string
+		NightlyTag  string
+		GitCommitId string
+		DryRun      bool
+		Images      []*PublishedImage
+	}
+	concrete.Version = r.Version
+	concrete.NightlyTag = r.NightlyTag
+	concrete.GitCommitId = r.GitCommitId
+	concrete.DryRun = r.DryRun
+	concrete.Images = r.Images
+	return json.Marshal(&concrete)
+}
+
+func (r *PublishResult) UnmarshalJSON(bs []byte) error {
+	var concrete struct {
+		Version     string
+		NightlyTag  string
+		GitCommitId string
+		DryRun      bool
+		Images      []*PublishedImage
+	}
+	err := json.Unmarshal(bs, &concrete)
+	if err != nil {
+		return err
+	}
+	r.Version = concrete.Version
+	r.NightlyTag = concrete.NightlyTag
+	r.GitCommitId = concrete.GitCommitId
+	r.DryRun = concrete.DryRun
+	r.Images = concrete.Images
+	return nil
+}
+
+func (r PublishedImage) MarshalJSON() ([]byte, error) {
+	var concrete struct {
+		Name            string
+		Repository      string
+		CommitTag       string
+		Digest          string
+		PreviousNightly string
+		Promoted        bool
+		Moves           []string
+	}
+	concrete.Name = r.Name
+	concrete.Repository = r.Repository
+	concrete.CommitTag = r.CommitTag
+	concrete.Digest = r.Digest
+	concrete.PreviousNightly = r.PreviousNightly
+	concrete.Promoted = r.Promoted
+	concrete.Moves = r.Moves
+	return json.Marshal(&concrete)
+}
+
+func (r *PublishedImage) UnmarshalJSON(bs []byte) error {
+	var concrete struct {
+		Name            string
+		Repository      string
+		CommitTag       string
+		Digest          string
+		PreviousNightly string
+		Promoted        bool
+		Moves           []string
+	}
+	err := json.Unmarshal(bs, &concrete)
+	if err != nil {
+		return err
+	}
+	r.Name = concrete.Name
+	r.Repository = concrete.Repository
+	r.CommitTag = concrete.CommitTag
+	r.Digest = concrete.Digest
+	r.PreviousNightly = concrete.PreviousNightly
+	r.Promoted = concrete.Promoted
+	r.Moves = concrete.Moves
 	return nil
 }
 
@@ -456,6 +600,146 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Nightly).Deploy(&parent, ctx, repositoryUrl, repositoryId, username, password, settings, repositoryService, runTests, dryRun, retries)
+		case "PrepareContexts":
+			var parent Nightly
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return (*Nightly).PrepareContexts(&parent, ctx)
+		case "Publish":
+			var parent Nightly
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var commit string
+			if inputArgs["commit"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["commit"]), &commit)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg commit", err))
+				}
+			}
+			var registry string
+			if inputArgs["registry"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registry"]), &registry)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registry", err))
+				}
+			}
+			var apiRepository string
+			if inputArgs["apiRepository"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["apiRepository"]), &apiRepository)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg apiRepository", err))
+				}
+			}
+			var uiRepository string
+			if inputArgs["uiRepository"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["uiRepository"]), &uiRepository)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg uiRepository", err))
+				}
+			}
+			var username *dagger.Secret
+			if inputArgs["username"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["username"]), &username)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg username", err))
+				}
+			}
+			var password *dagger.Secret
+			if inputArgs["password"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["password"]), &password)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg password", err))
+				}
+			}
+			var registryService *dagger.Service
+			if inputArgs["registryService"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registryService"]), &registryService)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryService", err))
+				}
+			}
+			var platforms []string
+			if inputArgs["platforms"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["platforms"]), &platforms)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg platforms", err))
+				}
+			}
+			var created string
+			if inputArgs["created"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["created"]), &created)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg created", err))
+				}
+			}
+			var sourceUrl string
+			if inputArgs["sourceUrl"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["sourceUrl"]), &sourceUrl)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg sourceUrl", err))
+				}
+			}
+			var dryRun bool
+			if inputArgs["dryRun"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["dryRun"]), &dryRun)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dryRun", err))
+				}
+			}
+			return (*Nightly).Publish(&parent, ctx, commit, registry, apiRepository, uiRepository, username, password, registryService, platforms, created, sourceUrl, dryRun)
+		case "Rollback":
+			var parent Nightly
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var registry string
+			if inputArgs["registry"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registry"]), &registry)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registry", err))
+				}
+			}
+			var apiRepository string
+			if inputArgs["apiRepository"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["apiRepository"]), &apiRepository)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg apiRepository", err))
+				}
+			}
+			var uiRepository string
+			if inputArgs["uiRepository"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["uiRepository"]), &uiRepository)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg uiRepository", err))
+				}
+			}
+			var username *dagger.Secret
+			if inputArgs["username"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["username"]), &username)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg username", err))
+				}
+			}
+			var password *dagger.Secret
+			if inputArgs["password"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["password"]), &password)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg password", err))
+				}
+			}
+			var registryService *dagger.Service
+			if inputArgs["registryService"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registryService"]), &registryService)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryService", err))
+				}
+			}
+			return (*Nightly).Rollback(&parent, ctx, registry, apiRepository, uiRepository, username, password, registryService)
 		case "Test":
 			var parent Nightly
 			err = json.Unmarshal(parentJSON, &parent)
@@ -518,7 +802,49 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg mavenCache", err))
 				}
 			}
-			return New(source, mavenImage, mavenArgs, mavenCache), nil
+			var apiDockerfile string
+			if inputArgs["apiDockerfile"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["apiDockerfile"]), &apiDockerfile)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg apiDockerfile", err))
+				}
+			}
+			var apiArtifact string
+			if inputArgs["apiArtifact"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["apiArtifact"]), &apiArtifact)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg apiArtifact", err))
+				}
+			}
+			var apiBaseImage string
+			if inputArgs["apiBaseImage"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["apiBaseImage"]), &apiBaseImage)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg apiBaseImage", err))
+				}
+			}
+			var uiDockerfile string
+			if inputArgs["uiDockerfile"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["uiDockerfile"]), &uiDockerfile)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg uiDockerfile", err))
+				}
+			}
+			var uiAssets string
+			if inputArgs["uiAssets"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["uiAssets"]), &uiAssets)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg uiAssets", err))
+				}
+			}
+			var uiBaseImage string
+			if inputArgs["uiBaseImage"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["uiBaseImage"]), &uiBaseImage)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg uiBaseImage", err))
+				}
+			}
+			return New(source, mavenImage, mavenArgs, mavenCache, apiDockerfile, apiArtifact, apiBaseImage, uiDockerfile, uiAssets, uiBaseImage), nil
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}

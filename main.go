@@ -24,6 +24,23 @@ type Nightly struct {
 	MavenArgs []string
 	// Name of the cache volume holding Maven's local repository
 	MavenCache string
+	// The two images: how their build contexts are made
+	Images []*ImageSource
+}
+
+// ImageSource says how one image's Docker build context is made from the packaged product.
+type ImageSource struct {
+	// Image name (management-api, webui)
+	Name string
+	// The versioned Dockerfile, relative to the source root
+	Dockerfile string
+	// What the image ships, after mvn package: a glob of one file or a folder; its first path
+	// element is the Maven module whose version tags the image
+	Ship string
+	// Its name in the build context
+	ShipAs string
+	// Base image: the default of the Dockerfile's ARG BASE_IMAGE
+	BaseImage string
 }
 
 // New configures the pipeline. The defaults run it on the fixture product of this repository.
@@ -41,8 +58,38 @@ func New(
 	// Name of the cache volume holding Maven's local repository (one per product is wise)
 	// +default="nightly-maven-m2"
 	mavenCache string,
+	// Versioned Dockerfile of the management API image, relative to the source root
+	// +default="docker/management-api/Dockerfile"
+	apiDockerfile string,
+	// The jar the management API image ships (a glob of exactly one file after mvn package)
+	// +default="management-api/target/*.jar"
+	apiArtifact string,
+	// Base image of the management API (a Java runtime; pinned public reference)
+	// +default="eclipse-temurin:17.0.13_11-jre"
+	apiBaseImage string,
+	// Versioned Dockerfile of the web UI image, relative to the source root
+	// +default="docker/webui/Dockerfile"
+	uiDockerfile string,
+	// The folder of static assets the web UI image ships, after mvn package
+	// +default="webui/target/classes/webui"
+	uiAssets string,
+	// Base image of the web UI (an HTTP server; pinned public reference)
+	// +default="busybox:1.37.0"
+	uiBaseImage string,
 ) *Nightly {
-	return &Nightly{Source: source, MavenImage: mavenImage, MavenArgs: mavenArgs, MavenCache: mavenCache}
+	return &Nightly{Source: source, MavenImage: mavenImage, MavenArgs: mavenArgs, MavenCache: mavenCache,
+		Images: []*ImageSource{
+			{Name: "management-api", Dockerfile: apiDockerfile, Ship: apiArtifact, ShipAs: "management-api.jar", BaseImage: apiBaseImage},
+			{Name: "webui", Dockerfile: uiDockerfile, Ship: uiAssets, ShipAs: "webui", BaseImage: uiBaseImage},
+		}}
+}
+
+func (m *Nightly) imageSources() []ci.ImageSource {
+	var out []ci.ImageSource
+	for _, i := range m.Images {
+		out = append(out, ci.ImageSource{Name: i.Name, Dockerfile: i.Dockerfile, Ship: i.Ship, ShipAs: i.ShipAs, BaseImage: i.BaseImage})
+	}
+	return out
 }
 
 func (m *Nightly) maven() ci.Maven {
@@ -217,4 +264,154 @@ func (m *Nightly) Deploy(ctx context.Context,
 		})
 	}
 	return r, nil
+}
+
+// BuildContexts are the prepared Docker build contexts of the two images.
+type BuildContexts struct {
+	// The management API's context: its Dockerfile and jar
+	ManagementApi *dagger.Directory
+	// The web UI's context: its Dockerfile and static assets
+	Webui *dagger.Directory
+}
+
+// Package the product (mvn clean package) and prepare each image's build context and Dockerfile
+func (m *Nightly) PrepareContexts(ctx context.Context) (*BuildContexts, error) {
+	cs, err := m.maven().PrepareContexts(ctx, m.imageSources())
+	if err != nil {
+		return nil, err
+	}
+	return &BuildContexts{ManagementApi: cs[0].Dir, Webui: cs[1].Dir}, nil
+}
+
+// PublishResult is what publish did, image by image.
+type PublishResult struct {
+	// The product version (e.g. 3.0.0-SNAPSHOT)
+	Version string
+	// The tag both images now carry (e.g. 3.0.0-nightly)
+	NightlyTag string
+	// First 15 hex digits of the commit
+	GitCommitId string
+	// True when nothing was pushed or re-tagged
+	DryRun bool
+	Images []*PublishedImage
+}
+
+// PublishedImage is what publishing did to one image's tags.
+type PublishedImage struct {
+	Name string
+	// Registry and repository, e.g. docker.io/graviteeio/cockpit-management-api
+	Repository string
+	// The immutable tag the build was pushed under (X.Y.Z-nightly-<gitCommitId>)
+	CommitTag string
+	// Digest pushed (empty for a dry run)
+	Digest string
+	// Digest of X.Y.Z-nightly before (empty when there was none)
+	PreviousNightly string
+	// False when X.Y.Z-nightly already was this build (a re-run): no tag moved
+	Promoted bool
+	// Tag moves made, as tag=digest, in order
+	Moves []string
+}
+
+// Build both images, push them under their commit tag, then promote them to X.Y.Z-nightly (the
+// current nightly kept as X.Y.Z-nightly-previous) by copying manifests; never cached
+// +cache="never"
+func (m *Nightly) Publish(ctx context.Context,
+	// The full git commit hash being published (e.g. $(git rev-parse HEAD))
+	commit string,
+	// Registry and namespace the repositories live in
+	// +default="docker.io/graviteeio"
+	registry string,
+	// Repository of the management API image, under the namespace
+	// +default="cockpit-management-api"
+	apiRepository string,
+	// Repository of the web UI image, under the namespace
+	// +default="cockpit-webui"
+	uiRepository string,
+	// Registry username
+	// +optional
+	username *dagger.Secret,
+	// Registry password or access token
+	// +optional
+	password *dagger.Secret,
+	// A service through which module code reaches the registry (for one on your machine:
+	// tcp://localhost:PORT); pushes go through the engine, which reaches the registry itself
+	// +optional
+	registryService *dagger.Service,
+	// Platforms to build; more than one makes a multi-platform image
+	// +default=["linux/amd64"]
+	platforms []string,
+	// The commit date (RFC 3339) for the org.opencontainers.image.created label; not "now", so
+	// that the same commit gives the same image
+	// +optional
+	created string,
+	// Source repository URL for the org.opencontainers.image.source label
+	// +optional
+	sourceUrl string,
+	// Build the images and read the current tags, but push and re-tag nothing
+	// +optional
+	dryRun bool,
+) (*PublishResult, error) {
+	pub, err := ci.Publish(ctx, m.maven(), m.imageSources(), ci.PublishOpts{
+		Namespace:    registry,
+		Repositories: map[string]string{"management-api": apiRepository, "webui": uiRepository},
+		Build:        ci.BuildOpts{Platforms: platforms, Commit: commit, Created: created, SourceURL: sourceUrl},
+		Registry:     ci.RegistryOpts{Username: username, Password: password, Service: registryService},
+		DryRun:       dryRun,
+	})
+	if err != nil {
+		return nil, err
+	}
+	r := &PublishResult{Version: pub.Version.POM, NightlyTag: pub.Version.NightlyTag(), GitCommitId: pub.GitCommitID, DryRun: pub.DryRun}
+	for _, img := range pub.Images {
+		r.Images = append(r.Images, publishedImage(img))
+	}
+	return r, nil
+}
+
+// Point X.Y.Z-nightly of both images back at X.Y.Z-nightly-previous (X.Y.Z from the POM); never cached
+// +cache="never"
+func (m *Nightly) Rollback(ctx context.Context,
+	// Registry and namespace the repositories live in
+	// +default="docker.io/graviteeio"
+	registry string,
+	// Repository of the management API image, under the namespace
+	// +default="cockpit-management-api"
+	apiRepository string,
+	// Repository of the web UI image, under the namespace
+	// +default="cockpit-webui"
+	uiRepository string,
+	// Registry username
+	// +optional
+	username *dagger.Secret,
+	// Registry password or access token
+	// +optional
+	password *dagger.Secret,
+	// A service through which module code reaches the registry (tcp://localhost:PORT)
+	// +optional
+	registryService *dagger.Service,
+) ([]*PublishedImage, error) {
+	v, err := m.maven().Version(ctx)
+	if err != nil {
+		return nil, err
+	}
+	imgs, err := ci.Rollback(ctx, v, registry, []string{apiRepository, uiRepository},
+		ci.RegistryOpts{Username: username, Password: password, Service: registryService})
+	if err != nil {
+		return nil, err
+	}
+	var out []*PublishedImage
+	for _, img := range imgs {
+		out = append(out, publishedImage(img))
+	}
+	return out, nil
+}
+
+func publishedImage(img ci.PublishedImage) *PublishedImage {
+	p := &PublishedImage{Name: img.Name, Repository: img.Repository, CommitTag: img.CommitTag,
+		Digest: img.Promotion.Pushed, PreviousNightly: img.Promotion.Current, Promoted: !img.Promotion.Unchanged()}
+	for _, mv := range img.Promotion.Moves {
+		p.Moves = append(p.Moves, mv.Tag+"="+mv.Digest)
+	}
+	return p
 }

@@ -3,5 +3,13 @@
 //
 // The steps, in the order the nightly runs them:
 //
-//	maven.go    the Maven toolchain; mvn clean test and mvn clean deploy (steps 1-2)
+//	maven.go     the Maven toolchain; mvn clean test and mvn clean deploy (steps 1-2)
+//	contexts.go  mvn package and one Docker build context per image (step 3)
+//	images.go    image builds with OCI labels (step 5)
+//	promote.go   push under commit tags, promote to X.Y.Z-nightly by manifest copy, rollback (step 5)
+//	registry.go  the registry client behind promotion (go-containerregistry)
+//
+// Errors that wrap a Dagger API error are formatted with %v, not %w: the module runtime returns a
+// wrapped GraphQL error's own message (to keep its extensions), which would drop the context that
+// names the bad input.
 package ci

@@ -18,8 +18,8 @@ var dag = dagger.Connect()
 const (
 	// Maven's local repository is not safe for concurrent writers (MNG-2802), hence Locked.
 	DefaultMavenCache = "nightly-maven-m2"
-	mavenRepoLocal   = "/var/cache/nightly-m2"
-	srcDir           = "/src"
+	mavenRepoLocal    = "/var/cache/nightly-m2"
+	srcDir            = "/src"
 	// Where a deploy's settings.xml is mounted; it never lands in a layer when it holds secrets.
 	settingsPath  = "/run/nightly/settings.xml"
 	userEnv       = "NIGHTLY_MAVEN_USER"
@@ -61,7 +61,7 @@ func (m Maven) Toolchain(ctx context.Context) (string, error) {
 		WithExec([]string{"mvn", "--batch-mode", "--version"}).
 		Stdout(ctx)
 	if err != nil {
-		return "", fmt.Errorf("running mvn --version in image %q: %w", m.Image, err)
+		return "", fmt.Errorf("running mvn --version in image %q: %v", m.Image, err)
 	}
 	return strings.TrimSpace(out), nil
 }
@@ -109,11 +109,11 @@ func (m Maven) Test(ctx context.Context) (*TestRun, error) {
 		})
 	code, err := ctr.ExitCode(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("running mvn clean test in image %q: %w", m.Image, err)
+		return nil, fmt.Errorf("running mvn clean test in image %q: %v", m.Image, err)
 	}
 	out, err := ctr.File("/tmp/mvn.log").Contents(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("reading the mvn clean test log: %w", err)
+		return nil, fmt.Errorf("reading the mvn clean test log: %v", err)
 	}
 	reports := dag.Directory().WithDirectory("/", ctr.Directory(srcDir), dagger.DirectoryWithDirectoryOpts{
 		Include: []string{"**/target/surefire-reports/**"},
@@ -226,11 +226,11 @@ func (m Maven) Deploy(ctx context.Context, o DeployOpts) (*DeployRun, error) {
 			})
 		code, err := c.ExitCode(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("running mvn clean deploy to %s: %w", run.Repository, err)
+			return nil, fmt.Errorf("running mvn clean deploy to %s: %v", run.Repository, err)
 		}
 		out, err := c.File("/tmp/mvn.log").Contents(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("reading the mvn clean deploy log: %w", err)
+			return nil, fmt.Errorf("reading the mvn clean deploy log: %v", err)
 		}
 		run.Output = out
 		if code == 0 {
@@ -258,7 +258,7 @@ func (m Maven) Deploy(ctx context.Context, o DeployOpts) (*DeployRun, error) {
 func (m Maven) version(ctx context.Context) (plan.Version, error) {
 	pom, err := m.Source.File("pom.xml").Contents(ctx)
 	if err != nil {
-		return plan.Version{}, fmt.Errorf("reading pom.xml at the source root: %w", err)
+		return plan.Version{}, fmt.Errorf("reading pom.xml at the source root: %v", err)
 	}
 	return plan.ParseVersion([]byte(pom), "pom.xml")
 }
@@ -287,13 +287,13 @@ func backoff(attempt int) time.Duration {
 func readGlob(ctx context.Context, dir *dagger.Directory, pattern string) (map[string][]byte, error) {
 	paths, err := dir.Glob(ctx, pattern)
 	if err != nil {
-		return nil, fmt.Errorf("listing %s: %w", pattern, err)
+		return nil, fmt.Errorf("listing %s: %v", pattern, err)
 	}
 	files := make(map[string][]byte, len(paths))
 	for _, p := range paths {
 		s, err := dir.File(p).Contents(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", p, err)
+			return nil, fmt.Errorf("reading %s: %v", p, err)
 		}
 		files[p] = []byte(s)
 	}

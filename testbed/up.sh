@@ -30,6 +30,8 @@ mirror=127.0.0.1:$TB_MIRROR_PORT
 push() { "$NIGHTLY_CACHE/bin/mkimage" push -layout "$IMAGES_DIR/$1" -tag "$1" -ref "$mirror/$2" >/dev/null; }
 push busybox library/busybox:1.37.0
 push maven library/maven:3.9.9-eclipse-temurin-17
+# The management API's Java runtime: the same Debian JDK image (a superset of a JRE).
+push maven library/eclipse-temurin:17.0.13_11-jre
 
 # "Docker Hub": basic auth with a password made for this run only.
 umask 077
