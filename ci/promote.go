@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"dagger/nightly/ci/plan"
+	"dagger/nightly/ci/registry"
 	"dagger/nightly/internal/dagger"
 )
 
@@ -69,7 +70,7 @@ func Publish(ctx context.Context, m Maven, images []ImageSource, o PublishOpts) 
 	if err != nil {
 		return nil, err
 	}
-	reg, err := NewRegistry(ctx, host, o.Registry)
+	reg, err := newRegistry(ctx, host, o.Registry)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +117,7 @@ func Publish(ctx context.Context, m Maven, images []ImageSource, o PublishOpts) 
 	for i, img := range pub.Images {
 		repo := strings.TrimPrefix(img.Repository, host+"/")
 		for _, mv := range img.Promotion.Moves {
-			if err := reg.Move(ctx, repo, mv); err != nil {
+			if err := reg.Tag(ctx, repo, mv.Tag, mv.Digest); err != nil {
 				return nil, fmt.Errorf("image %s: %v; the images are pushed under their commit tags, and running publish again finishes the promotion%s",
 					img.Name, err, promotedSoFar(pub.Images[:i]))
 			}
@@ -137,7 +138,7 @@ func Rollback(ctx context.Context, version plan.Version, namespaceRef string, re
 	if err != nil {
 		return nil, err
 	}
-	reg, err := NewRegistry(ctx, host, o)
+	reg, err := newRegistry(ctx, host, o)
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +167,7 @@ func Rollback(ctx context.Context, version plan.Version, namespaceRef string, re
 	var out []PublishedImage
 	for _, p := range plans {
 		for _, mv := range p.moves {
-			if err := reg.Move(ctx, p.repo, mv); err != nil {
+			if err := reg.Tag(ctx, p.repo, mv.Tag, mv.Digest); err != nil {
 				return nil, err
 			}
 		}
@@ -175,7 +176,7 @@ func Rollback(ctx context.Context, version plan.Version, namespaceRef string, re
 	return out, nil
 }
 
-func verifyTags(ctx context.Context, reg *Registry, repo string, version plan.Version, p plan.Promotion) error {
+func verifyTags(ctx context.Context, reg *registry.Client, repo string, version plan.Version, p plan.Promotion) error {
 	for _, mv := range p.Moves {
 		got, err := reg.Digest(ctx, repo, mv.Tag)
 		if err != nil {

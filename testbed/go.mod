@@ -1,6 +1,6 @@
 module nightly/testbed
 
-go 1.26
+go 1.26.8
 
 require (
 	dagger.io/dagger v0.19.10
@@ -54,3 +54,7 @@ require (
 	google.golang.org/grpc v1.76.0 // indirect
 	google.golang.org/protobuf v1.36.9 // indirect
 )
+
+require dagger/nightly v0.0.0
+
+replace dagger/nightly => ../

@@ -4,7 +4,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PKGS=(runc containernetworking-plugins dnsmasq-base iptables iproute2 procps openssl ca-certificates
-  util-linux git curl busybox-static docker-registry apache2-utils mmdebstrap
+  util-linux git curl busybox-static docker-registry apache2-utils mmdebstrap skopeo
   nginx shellcheck)
 missing=()
 for p in "${PKGS[@]}"; do

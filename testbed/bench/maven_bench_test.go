@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -33,24 +34,40 @@ func freshSource(b *testing.B) string {
 	return dst
 }
 
-// testRun runs `dagger call … test-report downloaded` and returns the files Maven fetched.
-func testRun(b *testing.B, cache string, mavenArgs ...string) int {
+func dagger(b *testing.B, args ...string) string {
 	b.Helper()
-	args := []string{"call", "-m", repoRoot(b), "--source=" + freshSource(b), "--maven-cache=" + cache}
-	for _, a := range mavenArgs {
-		args = append(args, "--maven-args="+a)
-	}
-	cmd := exec.Command(os.Getenv("_EXPERIMENTAL_DAGGER_CLI_BIN"), append(args, "test-report", "downloaded")...)
+	cmd := exec.Command(os.Getenv("_EXPERIMENTAL_DAGGER_CLI_BIN"), args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
 		b.Fatalf("dagger %v: %v\n%s", args, err, errb.String())
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(out.String()))
-	if err != nil {
-		b.Fatalf("test-report downloaded = %q", out.String())
+	return out.String()
+}
+
+var mavenTotalRE = regexp.MustCompile(`Total time:\s+([0-9.]+) s`)
+
+// testRun runs `dagger call … test-report downloaded` (timed) and returns the files Maven fetched
+// and Maven's own "Total time" (read untimed from the same, cached, run's log).
+func testRun(b *testing.B, cache string, mavenArgs ...string) (downloads int, mavenSeconds float64) {
+	b.Helper()
+	args := []string{"call", "-m", repoRoot(b), "--source=" + freshSource(b), "--maven-cache=" + cache}
+	for _, a := range mavenArgs {
+		args = append(args, "--maven-args="+a)
 	}
-	return n
+	out := dagger(b, append(args, "test-report", "downloaded")...)
+	n, err := strconv.Atoi(strings.TrimSpace(out))
+	if err != nil {
+		b.Fatalf("test-report downloaded = %q", out)
+	}
+	b.StopTimer()
+	defer b.StartTimer()
+	m := mavenTotalRE.FindStringSubmatch(dagger(b, append(args, "test-report", "output")...))
+	if m == nil {
+		b.Fatal("no Total time in the Maven log")
+	}
+	secs, _ := strconv.ParseFloat(m[1], 64)
+	return n, secs
 }
 
 // BenchmarkMavenTest compares `mvn clean test` on an empty Maven cache (cold: a new cache volume
@@ -76,15 +93,18 @@ func BenchmarkMavenTest(b *testing.B) {
 				testRun(b, warmCache, c.args...) // prime it
 			}
 			b.ResetTimer()
-			downloaded := 0
+			downloaded, mavenSeconds := 0, 0.0
 			for i := 0; i < b.N; i++ {
 				cache := warmCache
 				if !c.warm {
 					cache = fmt.Sprintf("nightly-bench-cold-%d-%d", time.Now().UnixNano(), i)
 				}
-				downloaded += testRun(b, cache, c.args...)
+				n, secs := testRun(b, cache, c.args...)
+				downloaded += n
+				mavenSeconds += secs
 			}
 			b.ReportMetric(float64(downloaded)/float64(b.N), "downloads/op")
+			b.ReportMetric(mavenSeconds/float64(b.N), "mvn-s/op")
 		})
 	}
 }
