@@ -62,12 +62,14 @@ func (r Nightly) MarshalJSON() ([]byte, error) {
 		MavenArgs  []string
 		MavenCache string
 		Images     []*ImageSource
+		Linting    *LintSettings
 	}
 	concrete.Source = r.Source
 	concrete.MavenImage = r.MavenImage
 	concrete.MavenArgs = r.MavenArgs
 	concrete.MavenCache = r.MavenCache
 	concrete.Images = r.Images
+	concrete.Linting = r.Linting
 	return json.Marshal(&concrete)
 }
 
@@ -78,6 +80,7 @@ func (r *Nightly) UnmarshalJSON(bs []byte) error {
 		MavenArgs  []string
 		MavenCache string
 		Images     []*ImageSource
+		Linting    *LintSettings
 	}
 	err := json.Unmarshal(bs, &concrete)
 	if err != nil {
@@ -88,6 +91,47 @@ func (r *Nightly) UnmarshalJSON(bs []byte) error {
 	r.MavenArgs = concrete.MavenArgs
 	r.MavenCache = concrete.MavenCache
 	r.Images = concrete.Images
+	r.Linting = concrete.Linting
+	return nil
+}
+
+func (r LintSettings) MarshalJSON() ([]byte, error) {
+	var concrete struct {
+		Linter          string
+		Threshold       string
+		Config          *dagger.File
+		HadolintImage   string
+		GolangImage     string
+		ShellcheckImage string
+	}
+	concrete.Linter = r.Linter
+	concrete.Threshold = r.Threshold
+	concrete.Config = r.Config
+	concrete.HadolintImage = r.HadolintImage
+	concrete.GolangImage = r.GolangImage
+	concrete.ShellcheckImage = r.ShellcheckImage
+	return json.Marshal(&concrete)
+}
+
+func (r *LintSettings) UnmarshalJSON(bs []byte) error {
+	var concrete struct {
+		Linter          string
+		Threshold       string
+		Config          *dagger.File
+		HadolintImage   string
+		GolangImage     string
+		ShellcheckImage string
+	}
+	err := json.Unmarshal(bs, &concrete)
+	if err != nil {
+		return err
+	}
+	r.Linter = concrete.Linter
+	r.Threshold = concrete.Threshold
+	r.Config = concrete.Config
+	r.HadolintImage = concrete.HadolintImage
+	r.GolangImage = concrete.GolangImage
+	r.ShellcheckImage = concrete.ShellcheckImage
 	return nil
 }
 
@@ -363,6 +407,58 @@ func (r *PublishedImage) UnmarshalJSON(bs []byte) error {
 	return nil
 }
 
+func (r LintReport) MarshalJSON() ([]byte, error) {
+	var concrete struct {
+		Passed    bool
+		Linter    string
+		Threshold string
+		Files     []string
+		Findings  []string
+		Failing   int
+		Json      *dagger.File
+		Sarif     *dagger.File
+		Summary   string
+	}
+	concrete.Passed = r.Passed
+	concrete.Linter = r.Linter
+	concrete.Threshold = r.Threshold
+	concrete.Files = r.Files
+	concrete.Findings = r.Findings
+	concrete.Failing = r.Failing
+	concrete.Json = r.Json
+	concrete.Sarif = r.Sarif
+	concrete.Summary = r.Summary
+	return json.Marshal(&concrete)
+}
+
+func (r *LintReport) UnmarshalJSON(bs []byte) error {
+	var concrete struct {
+		Passed    bool
+		Linter    string
+		Threshold string
+		Files     []string
+		Findings  []string
+		Failing   int
+		Json      *dagger.File
+		Sarif     *dagger.File
+		Summary   string
+	}
+	err := json.Unmarshal(bs, &concrete)
+	if err != nil {
+		return err
+	}
+	r.Passed = concrete.Passed
+	r.Linter = concrete.Linter
+	r.Threshold = concrete.Threshold
+	r.Files = concrete.Files
+	r.Findings = concrete.Findings
+	r.Failing = concrete.Failing
+	r.Json = concrete.Json
+	r.Sarif = concrete.Sarif
+	r.Summary = concrete.Summary
+	return nil
+}
+
 func (r DeployedArtifact) MarshalJSON() ([]byte, error) {
 	var concrete struct {
 		Coordinates string
@@ -600,6 +696,20 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Nightly).Deploy(&parent, ctx, repositoryUrl, repositoryId, username, password, settings, repositoryService, runTests, dryRun, retries)
+		case "Lint":
+			var parent Nightly
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return (*Nightly).Lint(&parent, ctx)
+		case "LintReport":
+			var parent Nightly
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return (*Nightly).LintReport(&parent, ctx)
 		case "PrepareContexts":
 			var parent Nightly
 			err = json.Unmarshal(parentJSON, &parent)
@@ -844,7 +954,49 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg uiBaseImage", err))
 				}
 			}
-			return New(source, mavenImage, mavenArgs, mavenCache, apiDockerfile, apiArtifact, apiBaseImage, uiDockerfile, uiAssets, uiBaseImage), nil
+			var linter string
+			if inputArgs["linter"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["linter"]), &linter)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg linter", err))
+				}
+			}
+			var lintThreshold string
+			if inputArgs["lintThreshold"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["lintThreshold"]), &lintThreshold)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg lintThreshold", err))
+				}
+			}
+			var hadolintConfig *dagger.File
+			if inputArgs["hadolintConfig"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["hadolintConfig"]), &hadolintConfig)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg hadolintConfig", err))
+				}
+			}
+			var hadolintImage string
+			if inputArgs["hadolintImage"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["hadolintImage"]), &hadolintImage)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg hadolintImage", err))
+				}
+			}
+			var golangImage string
+			if inputArgs["golangImage"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["golangImage"]), &golangImage)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg golangImage", err))
+				}
+			}
+			var shellcheckImage string
+			if inputArgs["shellcheckImage"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["shellcheckImage"]), &shellcheckImage)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg shellcheckImage", err))
+				}
+			}
+			return New(source, mavenImage, mavenArgs, mavenCache, apiDockerfile, apiArtifact, apiBaseImage, uiDockerfile, uiAssets, uiBaseImage, linter, lintThreshold, hadolintConfig, hadolintImage, golangImage, shellcheckImage), nil
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}

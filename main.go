@@ -26,6 +26,21 @@ type Nightly struct {
 	MavenCache string
 	// The two images: how their build contexts are made
 	Images []*ImageSource
+	// Dockerfile linting, which also gates publish
+	Linting *LintSettings
+}
+
+// LintSettings choose the Dockerfile linter and its images.
+type LintSettings struct {
+	// hadolint or buildkit
+	Linter string
+	// Findings at or above this level fail: error, warning, info, style or none
+	Threshold string
+	// A .hadolint.yaml (hadolint only)
+	Config          *dagger.File
+	HadolintImage   string
+	GolangImage     string
+	ShellcheckImage string
 }
 
 // ImageSource says how one image's Docker build context is made from the packaged product.
@@ -76,12 +91,39 @@ func New(
 	// Base image of the web UI (an HTTP server; pinned public reference)
 	// +default="busybox:1.37.0"
 	uiBaseImage string,
+	// Dockerfile linter: hadolint (its image), or buildkit (BuildKit's checks, the rules of
+	// docker build --check, plus ShellCheck on RUN lines; built from this module)
+	// +default="hadolint"
+	linter string,
+	// Lint findings at or above this level fail lint and stop publish: error, warning, info, style or none
+	// +default="warning"
+	lintThreshold string,
+	// A .hadolint.yaml for hadolint (the threshold stays on the command line)
+	// +optional
+	hadolintConfig *dagger.File,
+	// hadolint image (pinned public reference)
+	// +default="hadolint/hadolint:v2.12.0-debian"
+	hadolintImage string,
+	// Go image that builds the buildkit linter (pinned public reference)
+	// +default="golang:1.26.8-bookworm"
+	golangImage string,
+	// Image with ShellCheck, where the buildkit linter runs (pinned public reference)
+	// +default="koalaman/shellcheck-alpine:v0.10.0"
+	shellcheckImage string,
 ) *Nightly {
 	return &Nightly{Source: source, MavenImage: mavenImage, MavenArgs: mavenArgs, MavenCache: mavenCache,
+		Linting: &LintSettings{Linter: linter, Threshold: lintThreshold, Config: hadolintConfig,
+			HadolintImage: hadolintImage, GolangImage: golangImage, ShellcheckImage: shellcheckImage},
 		Images: []*ImageSource{
 			{Name: "management-api", Dockerfile: apiDockerfile, Ship: apiArtifact, ShipAs: "management-api.jar", BaseImage: apiBaseImage},
 			{Name: "webui", Dockerfile: uiDockerfile, Ship: uiAssets, ShipAs: "webui", BaseImage: uiBaseImage},
 		}}
+}
+
+func (m *Nightly) lintOpts() ci.LintOpts {
+	l := m.Linting
+	return ci.LintOpts{Linter: l.Linter, Threshold: l.Threshold, Config: l.Config,
+		HadolintImage: l.HadolintImage, GolangImage: l.GolangImage, ShellcheckImage: l.ShellcheckImage}
 }
 
 func (m *Nightly) imageSources() []ci.ImageSource {
@@ -313,7 +355,7 @@ type PublishedImage struct {
 	Moves []string
 }
 
-// Build both images, push them under their commit tag, then promote them to X.Y.Z-nightly (the
+// Lint, build both images, push them under their commit tag, then promote them to X.Y.Z-nightly (the
 // current nightly kept as X.Y.Z-nightly-previous) by copying manifests; never cached
 // +cache="never"
 func (m *Nightly) Publish(ctx context.Context,
@@ -357,6 +399,7 @@ func (m *Nightly) Publish(ctx context.Context,
 		Repositories: map[string]string{"management-api": apiRepository, "webui": uiRepository},
 		Build:        ci.BuildOpts{Platforms: platforms, Commit: commit, Created: created, SourceURL: sourceUrl},
 		Registry:     ci.RegistryOpts{Username: username, Password: password, Service: registryService},
+		Lint:         m.lintOpts(),
 		DryRun:       dryRun,
 	})
 	if err != nil {
@@ -414,4 +457,56 @@ func publishedImage(img ci.PublishedImage) *PublishedImage {
 		p.Moves = append(p.Moves, mv.Tag+"="+mv.Digest)
 	}
 	return p
+}
+
+// LintReport is every Dockerfile finding and the reports made of them.
+type LintReport struct {
+	// True when no finding is at or above the threshold
+	Passed bool
+	// The linter that ran (hadolint or buildkit)
+	Linter string
+	// The failure threshold
+	Threshold string
+	// Dockerfiles linted: versioned ones by their path, prepared ones as prepared/<image>/Dockerfile
+	Files []string
+	// Every finding as file:line:column code [level] message
+	Findings []string
+	// How many findings are at or above the threshold
+	Failing int
+	// The findings as hadolint's JSON
+	Json *dagger.File
+	// The findings as SARIF 2.1.0 (GitHub code scanning)
+	Sarif *dagger.File
+	// A readable summary
+	Summary string
+}
+
+// Lint every Dockerfile, versioned and prepared; fails listing file:line:rule for each finding
+// at or above the threshold. For the JSON and SARIF reports, use lint-report
+func (m *Nightly) Lint(ctx context.Context) (string, error) {
+	run, err := ci.Lint(ctx, m.maven(), m.imageSources(), m.lintOpts())
+	if err != nil {
+		return "", err
+	}
+	if err := run.Err(); err != nil {
+		return "", err
+	}
+	return run.Summary, nil
+}
+
+// Lint every Dockerfile, versioned and prepared, and return the findings as JSON, SARIF and a
+// summary, even when findings are over the threshold
+func (m *Nightly) LintReport(ctx context.Context) (*LintReport, error) {
+	run, err := ci.Lint(ctx, m.maven(), m.imageSources(), m.lintOpts())
+	if err != nil {
+		return nil, err
+	}
+	r := &LintReport{Passed: len(run.Failing) == 0, Linter: run.Linter, Threshold: run.Threshold,
+		Files: run.Files, Failing: len(run.Failing), Summary: run.Summary,
+		Json:  dag.Directory().WithNewFile("hadolint.json", run.JSON).File("hadolint.json"),
+		Sarif: dag.Directory().WithNewFile("lint.sarif", run.SARIF).File("lint.sarif")}
+	for _, f := range run.Findings {
+		r.Findings = append(r.Findings, fmt.Sprintf("%s:%d:%d %s [%s] %s", f.File, f.Line, f.Column, f.Code, f.Level, f.Message))
+	}
+	return r, nil
 }

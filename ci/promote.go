@@ -20,7 +20,9 @@ type PublishOpts struct {
 	Repositories map[string]string
 	Build        BuildOpts
 	Registry     RegistryOpts
-	DryRun       bool
+	// Lint gates the push: findings at or above its threshold stop everything.
+	Lint   LintOpts
+	DryRun bool
 }
 
 // PublishedImage is what publishing did to one image's tags.
@@ -57,6 +59,13 @@ func Publish(ctx context.Context, m Maven, images []ImageSource, o PublishOpts) 
 		if _, err := name.NewRepository(host+"/"+repo, name.StrictValidation); err != nil {
 			return nil, fmt.Errorf("image %s: repository %q: %v", img.Name, host+"/"+repo, err)
 		}
+	}
+	lint, err := Lint(ctx, m, images, o.Lint)
+	if err != nil {
+		return nil, err
+	}
+	if err := lint.Err(); err != nil {
+		return nil, fmt.Errorf("%v\nnothing was pushed", err)
 	}
 	contexts, err := m.PrepareContexts(ctx, images)
 	if err != nil {

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the images the test bed serves, from Debian packages only, into OCI layouts under
 # $NIGHTLY_CACHE/images. Each image is rebuilt only when this script (or its inputs) changed.
-#   go-sdk     the engine's built-in Go SDK runtime (Debian + the host's Go + our codegen)
+#   go-sdk     the engine's built-in Go SDK runtime (Debian + the host's Go + our codegen), also
+#              served as docker.io/library/golang:1.26.8-bookworm
 #   busybox    served as docker.io/library/busybox:1.37.0
+#   ShellCheck image: served as docker.io/koalaman/shellcheck-alpine:v0.10.0 (Debian's ShellCheck 0.9)
 #   maven      served as docker.io/library/maven:3.9.9-eclipse-temurin-17 (Debian's Maven 3.8.7 +
 #              OpenJDK 17 + Debian's Maven plugins, resolving offline from /usr/share/maven-repo)
 # mmdebstrap hooks expand "$1" (the chroot) themselves.
@@ -96,6 +98,22 @@ XML' \
   log "image maven: built"
 }
 
+build_shellcheck() {
+  local out=$IMAGES_DIR/shellcheck key
+  key=$(recipe_key build_shellcheck)
+  if stamp_ok img-shellcheck "$key"; then log "image shellcheck: cached"; return; fi
+  log "image shellcheck: building with mmdebstrap (about 1 min)"
+  local tmp; tmp=$(mktemp -d)
+  mmdebstrap "${DEBOPTS[@]}" --include=shellcheck \
+    bookworm "$tmp/rootfs.tar" "$SOURCES" >"$tmp/log" 2>&1 || { tail -30 "$tmp/log"; die "mmdebstrap (shellcheck) failed"; }
+  rm -rf "$out"
+  "$MKIMAGE" layout -out "$out" -tag shellcheck -layer "$tmp/rootfs.tar" \
+    -env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin >/dev/null
+  rm -rf "$tmp"
+  stamp_set img-shellcheck "$key"
+  log "image shellcheck: built"
+}
+
 build_go_sdk() {
   local out=$IMAGES_DIR/go-sdk key
   key=$(recipe_key build_go_sdk)-$(key_of "$DAGGER_BIN/codegen" <(go version))
@@ -120,7 +138,8 @@ build_go_sdk() {
 case "${1:-all}" in
   busybox) build_busybox ;;
   maven) build_maven ;;
+  shellcheck) build_shellcheck ;;
   go-sdk) build_go_sdk ;;
-  all) build_busybox; build_maven; build_go_sdk ;;
+  all) build_busybox; build_maven; build_shellcheck; build_go_sdk ;;
   *) die "unknown image ${1}" ;;
 esac

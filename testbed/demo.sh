@@ -18,8 +18,11 @@ run deploy --repository-url="http://maven-repo:$NIGHTLY_TESTBED_MAVEN_PORT/maven
   --repository-service="tcp://localhost:$NIGHTLY_TESTBED_MAVEN_PORT" \
   --username=env:NIGHTLY_TESTBED_MAVEN_USER --password=env:DEMO_MAVEN_PASSWORD \
   artifacts coordinates
-# 3 + 5. build contexts, images, push under the commit tag, promote to X.Y.Z-nightly
-run publish --commit="$commit" --registry="$NIGHTLY_TESTBED_HUB/graviteeio" \
+# 3 + 4. build contexts, then lint every Dockerfile, versioned and prepared. The module's default
+# linter is hadolint, whose image cannot be obtained here: the test bed uses BuildKit's checks.
+run --linter=buildkit lint
+# 5. build the images, push under the commit tag, promote to X.Y.Z-nightly (lint gates it)
+run --linter=buildkit publish --commit="$commit" --registry="$NIGHTLY_TESTBED_HUB/graviteeio" \
   --username=env:NIGHTLY_TESTBED_HUB_USER --password=env:DEMO_HUB_PASSWORD \
   --registry-service="tcp://localhost:${NIGHTLY_TESTBED_HUB##*:}" images moves
 echo "demo: done" >&2

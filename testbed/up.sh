@@ -21,6 +21,7 @@ bash "$TB_ROOT/testbed/build-dagger.sh" &
 dagger_pid=$!
 bash "$TB_ROOT/testbed/build-images.sh" busybox
 bash "$TB_ROOT/testbed/build-images.sh" maven
+bash "$TB_ROOT/testbed/build-images.sh" shellcheck
 wait "$dagger_pid" || die "building dagger failed"
 bash "$TB_ROOT/testbed/build-images.sh" go-sdk
 
@@ -32,6 +33,9 @@ push busybox library/busybox:1.37.0
 push maven library/maven:3.9.9-eclipse-temurin-17
 # The management API's Java runtime: the same Debian JDK image (a superset of a JRE).
 push maven library/eclipse-temurin:17.0.13_11-jre
+# The buildkit linter: built in a Go image, run in a ShellCheck image.
+push go-sdk library/golang:1.26.8-bookworm
+push shellcheck koalaman/shellcheck-alpine:v0.10.0
 
 # "Docker Hub": basic auth with a password made for this run only.
 umask 077

@@ -119,7 +119,7 @@ func SARIF(fs []Finding, tool, infoURI string) ([]byte, error) {
 		} `json:"message"`
 		Locations []map[string]any `json:"locations"`
 	}
-	var rules []rule
+	rules := []rule{}
 	seen := map[string]bool{}
 	results := []result{}
 	for _, f := range fs {

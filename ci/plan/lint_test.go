@@ -111,7 +111,7 @@ func TestSARIF(t *testing.T) {
 	if run.Results[1].Level != "note" || run.Results[3].Level != "note" {
 		t.Errorf("info and style must map to SARIF note: %+v", run.Results)
 	}
-	if b, _ := SARIF(nil, "hadolint", ""); !strings.Contains(string(b), `"results": []`) {
+	if b, _ := SARIF(nil, "hadolint", ""); !strings.Contains(string(b), `"results": []`) || !strings.Contains(string(b), `"rules": []`) {
 		t.Errorf("SARIF(no findings) must have an empty results array: %s", b)
 	}
 }

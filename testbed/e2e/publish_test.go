@@ -70,7 +70,7 @@ func (h hub) state() map[string]string {
 
 func (h hub) publishArgs(src, commit string, extra ...string) []string {
 	port := h.host[strings.LastIndex(h.host, ":")+1:]
-	args := []string{"--source=" + src}
+	args := []string{"--source=" + src, buildkitLinter}
 	args = append(args, extra...)
 	return append(args, "publish", "--commit="+commit, "--registry="+h.host+"/"+h.namespace,
 		"--username=env:NIGHTLY_TESTBED_HUB_USER", "--password=env:E2E_HUB_PASSWORD",
@@ -128,7 +128,7 @@ func TestPublishPromotesByDigestAndRollsBack(t *testing.T) {
 	}
 
 	port := h.host[strings.LastIndex(h.host, ":")+1:]
-	daggerCall(t, "rollback", "--registry="+h.host+"/"+h.namespace, "--username=env:NIGHTLY_TESTBED_HUB_USER",
+	daggerCall(t, buildkitLinter, "rollback", "--registry="+h.host+"/"+h.namespace, "--username=env:NIGHTLY_TESTBED_HUB_USER",
 		"--password=env:E2E_HUB_PASSWORD", "--registry-service=tcp://localhost:"+port).mustSucceed(t)
 	for _, repo := range imageRepos {
 		if got := h.digest(repo, "3.0.0-nightly"); got != first[repo] {
@@ -147,6 +147,7 @@ func TestPublishBadInputsPushNothing(t *testing.T) {
 	daggerCall(t, h.publishArgs(src, commitOf('a'))...).mustSucceed(t) // an existing nightly to protect
 	before := h.state()
 
+	lintFindings := fixtureCopy(t, "lint-findings")
 	splitVersions := fixtureCopy(t)
 	uiPom := filepath.Join(splitVersions, "webui/pom.xml")
 	b, _ := os.ReadFile(uiPom)
@@ -163,7 +164,7 @@ func TestPublishBadInputsPushNothing(t *testing.T) {
 	}{
 		{"wrong credentials", h.publishArgs(src, commitOf('c')), map[string]string{"E2E_HUB_PASSWORD": "wrong"},
 			[]string{h.host, "refused the credentials", "nothing was pushed"}},
-		{"malformed registry", []string{"--source=" + src, "publish", "--commit=" + commitOf('c'), "--registry=not a registry"},
+		{"malformed registry", []string{"--source=" + src, buildkitLinter, "publish", "--commit=" + commitOf('c'), "--registry=not a registry"},
 			nil, []string{`"not a registry"`}},
 		{"malformed repository", append(h.publishArgs(src, commitOf('c')), "--api-repository=Bad Repo!"),
 			nil, []string{"Bad Repo!"}},
@@ -172,6 +173,8 @@ func TestPublishBadInputsPushNothing(t *testing.T) {
 		{"different versions", h.publishArgs(splitVersions, commitOf('c')),
 			nil, []string{"different tags", "3.1.0-nightly", "3.0.0-nightly", "nothing was pushed"}},
 		{"short commit", h.publishArgs(src, "abc123"), nil, []string{`commit "abc123"`}},
+		{"lint findings over the threshold", h.publishArgs(lintFindings, commitOf('c')),
+			nil, []string{"docker/webui/Dockerfile:3:FromAsCasing", "nothing was pushed"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
