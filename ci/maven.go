@@ -101,20 +101,10 @@ func (r *TestRun) Err() error {
 // Test runs `mvn clean test` and reads the surefire reports. A red run is a result, not an error:
 // the error return is for runs that could not happen (no image, no source).
 func (m Maven) Test(ctx context.Context) (*TestRun, error) {
-	ctr := m.container().
-		// Batch mode without --no-transfer-progress: one line a download, so a warm cache shows none.
-		WithExec(m.command("clean", "test"), dagger.ContainerWithExecOpts{
-			Expect:         dagger.ReturnTypeAny,
-			RedirectStderr: "/tmp/mvn.log",
-			RedirectStdout: "/tmp/mvn.log",
-		})
-	code, err := ctr.ExitCode(ctx)
+	// Batch mode without --no-transfer-progress: one line a download, so a warm cache shows none.
+	ctr, code, out, err := runLogged(ctx, m.container(), m.command("clean", "test"), "mvn clean test in image "+m.Image)
 	if err != nil {
-		return nil, fmt.Errorf("running mvn clean test in image %q: %v", m.Image, err)
-	}
-	out, err := ctr.File("/tmp/mvn.log").Contents(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("reading the mvn clean test log: %v", err)
+		return nil, err
 	}
 	reports := dag.Directory().WithDirectory("/", ctr.Directory(srcDir), dagger.DirectoryWithDirectoryOpts{
 		Include: []string{"**/target/surefire-reports/**"},
@@ -218,20 +208,11 @@ func (m Maven) Deploy(ctx context.Context, o DeployOpts) (*DeployRun, error) {
 	for attempt := 1; ; attempt++ {
 		run.Attempts = attempt
 		// A unique value per attempt: an identical exec would otherwise be answered from the cache.
-		c := ctr.
-			WithEnvVariable("NIGHTLY_DEPLOY_ATTEMPT", fmt.Sprintf("%d-%d", time.Now().UnixNano(), attempt)).
-			WithExec(args, dagger.ContainerWithExecOpts{
-				Expect:         dagger.ReturnTypeAny,
-				RedirectStderr: "/tmp/mvn.log",
-				RedirectStdout: "/tmp/mvn.log",
-			})
-		code, err := c.ExitCode(ctx)
+		c, code, out, err := runLogged(ctx,
+			ctr.WithEnvVariable("NIGHTLY_DEPLOY_ATTEMPT", fmt.Sprintf("%d-%d", time.Now().UnixNano(), attempt)),
+			args, "mvn clean deploy to "+run.Repository)
 		if err != nil {
-			return nil, fmt.Errorf("running mvn clean deploy to %s: %v", run.Repository, err)
-		}
-		out, err := c.File("/tmp/mvn.log").Contents(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("reading the mvn clean deploy log: %v", err)
+			return nil, err
 		}
 		run.Output = out
 		if code == 0 {
@@ -254,6 +235,25 @@ func (m Maven) Deploy(ctx context.Context, o DeployOpts) (*DeployRun, error) {
 			return nil, fmt.Errorf("mvn clean deploy to %s exited %d; last lines:\n%s", run.Repository, code, lastLines(out, 25))
 		}
 	}
+}
+
+// runLogged runs args in ctr whatever their exit code, and returns the container after the run,
+// the exit code and the combined log. what names the run in errors.
+func runLogged(ctx context.Context, ctr *dagger.Container, args []string, what string) (*dagger.Container, int, string, error) {
+	ctr = ctr.WithExec(args, dagger.ContainerWithExecOpts{
+		Expect:         dagger.ReturnTypeAny,
+		RedirectStdout: "/tmp/nightly-run.log",
+		RedirectStderr: "/tmp/nightly-run.log",
+	})
+	code, err := ctr.ExitCode(ctx)
+	if err != nil {
+		return nil, 0, "", fmt.Errorf("running %s: %v", what, err)
+	}
+	out, err := ctr.File("/tmp/nightly-run.log").Contents(ctx)
+	if err != nil {
+		return nil, 0, "", fmt.Errorf("reading the log of %s: %v", what, err)
+	}
+	return ctr, code, out, nil
 }
 
 func (m Maven) version(ctx context.Context) (plan.Version, error) {

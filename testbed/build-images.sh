@@ -55,17 +55,32 @@ build_busybox() {
   log "image busybox: built"
 }
 
+# debian_image NAME INCLUDE [mmdebstrap hooks...] -- [mkimage layout args...]: a Debian minbase
+# image with the packages INCLUDE (comma-separated), as the OCI layout $IMAGES_DIR/NAME.
+debian_image() {
+  local name=$1 include=$2; shift 2
+  local hooks=()
+  while [ "$1" != -- ]; do hooks+=("$1"); shift; done
+  shift
+  local tmp; tmp=$(mktemp -d)
+  mmdebstrap "${DEBOPTS[@]}" --include="$include" "${hooks[@]}" \
+    bookworm "$tmp/rootfs.tar" "$SOURCES" >"$tmp/log" 2>&1 || { tail -30 "$tmp/log"; die "mmdebstrap ($name) failed"; }
+  rm -rf "${IMAGES_DIR:?}/$name"
+  "$MKIMAGE" layout -out "$IMAGES_DIR/$name" -tag "$name" -layer "$tmp/rootfs.tar" \
+    -env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@" >/dev/null
+  rm -rf "$tmp"
+}
+
 build_maven() {
-  local out=$IMAGES_DIR/maven key
-  key=$(recipe_key build_maven)
+  local key
+  key=$(recipe_key build_maven)-$(recipe_key debian_image)
   if stamp_ok img-maven "$key"; then log "image maven: cached"; return; fi
   log "image maven: building with mmdebstrap (about 2-3 min)"
-  local tmp; tmp=$(mktemp -d)
   # Maven 3.8.7 adds plexus-utils 1.1 to every plugin; Debian ships only 2.x: serve 2.x as 1.1.
   # The global settings mirror every repository to Debian's local one, so builds need no network
   # (the public image reaches Maven Central instead).
-  mmdebstrap "${DEBOPTS[@]}" \
-    --include=openjdk-17-jdk-headless,maven,libmaven-clean-plugin-java,libmaven-resources-plugin-java,libmaven-compiler-plugin-java,libsurefire-java,libmaven-jar-plugin-java,libmaven-install-plugin-java,libmaven-deploy-plugin-java,junit4,junit5 \
+  debian_image maven \
+    openjdk-17-jdk-headless,maven,libmaven-clean-plugin-java,libmaven-resources-plugin-java,libmaven-compiler-plugin-java,libsurefire-java,libmaven-jar-plugin-java,libmaven-install-plugin-java,libmaven-deploy-plugin-java,junit4,junit5 \
     --customize-hook='d="$1"/usr/share/maven-repo/org/codehaus/plexus/plexus-utils; mkdir -p "$d/1.1"; cp "$d/2.x/plexus-utils-2.x.jar" "$d/1.1/plexus-utils-1.1.jar"; sed "0,/<version>2.x<\/version>/s//<version>1.1<\/version>/" "$d/2.x/plexus-utils-2.x.pom" >"$d/1.1/plexus-utils-1.1.pom"' \
     --customize-hook='cat >"$1"/etc/maven/settings.xml <<XML
 <settings>
@@ -87,29 +102,17 @@ build_maven() {
   <activeProfiles><activeProfile>debian-offline</activeProfile></activeProfiles>
 </settings>
 XML' \
-    bookworm "$tmp/rootfs.tar" "$SOURCES" >"$tmp/log" 2>&1 || { tail -30 "$tmp/log"; die "mmdebstrap (maven) failed"; }
-  rm -rf "$out"
-  "$MKIMAGE" layout -out "$out" -tag maven -layer "$tmp/rootfs.tar" \
-    -env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    -env JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 -env MAVEN_HOME=/usr/share/maven \
-    -cmd mvn >/dev/null
-  rm -rf "$tmp"
+    -- -env JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 -env MAVEN_HOME=/usr/share/maven -cmd mvn
   stamp_set img-maven "$key"
   log "image maven: built"
 }
 
 build_shellcheck() {
-  local out=$IMAGES_DIR/shellcheck key
-  key=$(recipe_key build_shellcheck)
+  local key
+  key=$(recipe_key build_shellcheck)-$(recipe_key debian_image)
   if stamp_ok img-shellcheck "$key"; then log "image shellcheck: cached"; return; fi
   log "image shellcheck: building with mmdebstrap (about 1 min)"
-  local tmp; tmp=$(mktemp -d)
-  mmdebstrap "${DEBOPTS[@]}" --include=shellcheck \
-    bookworm "$tmp/rootfs.tar" "$SOURCES" >"$tmp/log" 2>&1 || { tail -30 "$tmp/log"; die "mmdebstrap (shellcheck) failed"; }
-  rm -rf "$out"
-  "$MKIMAGE" layout -out "$out" -tag shellcheck -layer "$tmp/rootfs.tar" \
-    -env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin >/dev/null
-  rm -rf "$tmp"
+  debian_image shellcheck shellcheck --
   stamp_set img-shellcheck "$key"
   log "image shellcheck: built"
 }
