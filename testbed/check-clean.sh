@@ -17,9 +17,10 @@ for p in /proc/[0-9]*; do
   if { [ -n "$mntns" ] && [ "$ns" = "$mntns" ]; } || [[ $root == "$ENGINE_ROOT"* || $root == "$NIGHTLY_STATE"* ]]; then
     complain "process $p ($(tr '\0' ' ' <"/proc/$p/cmdline" | cut -c1-80))"
   fi
-  case "$(cat "/proc/$p/comm" 2>/dev/null)" in
-    dagger-engine | docker-registry) complain "process $p $(cat "/proc/$p/comm")" ;;
-  esac
+  # Our servers name our state folder on their command line.
+  if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF -- "$NIGHTLY_STATE/"; then
+    complain "process $p ($(tr '\0' ' ' <"/proc/$p/cmdline" | cut -c1-80))"
+  fi
 done
 ip link show "${TB_NET_NAME}0" >/dev/null 2>&1 && complain "bridge ${TB_NET_NAME}0 exists"
 for t in filter nat; do

@@ -6,10 +6,6 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 started=0
-if ! { [ -f "$NIGHTLY_STATE/engine.pid" ] && kill -0 "$(cat "$NIGHTLY_STATE/engine.pid")" 2>/dev/null; }; then
-  bash "$TB_ROOT/testbed/up.sh"
-  started=1
-fi
 finish() {
   local rc=$?
   if [ $started = 1 ] && [ "${KEEP_TESTBED:-0}" != 1 ]; then
@@ -19,7 +15,12 @@ finish() {
   fi
   exit "$rc"
 }
+# The trap is set before starting: a start that fails half-way is cleaned up too.
 trap finish EXIT
+if ! { [ -f "$NIGHTLY_STATE/engine.pid" ] && kill -0 "$(cat "$NIGHTLY_STATE/engine.pid")" 2>/dev/null; }; then
+  started=1
+  bash "$TB_ROOT/testbed/up.sh"
+fi
 # shellcheck disable=SC1091
 source "$NIGHTLY_STATE/env"
 "$@"
