@@ -5,6 +5,7 @@
 //
 //	maven.go     the Maven toolchain; mvn clean test and mvn clean deploy (steps 1-2)
 //	contexts.go  mvn package and one Docker build context per image (step 3)
+//	lint.go      hadolint or BuildKit's checks + ShellCheck on every Dockerfile (step 4)
 //	images.go    image builds with OCI labels (step 5)
 //	promote.go   push under commit tags, promote to X.Y.Z-nightly by manifest copy, rollback (step 5)
 //	registry.go  the registry client behind promotion (go-containerregistry)

@@ -151,7 +151,7 @@ type DeployRun struct {
 // Deploy runs `mvn clean deploy` of the product's SNAPSHOTs to a repository. It refuses release
 // versions, retries transient transfer failures, and never caches: every call really deploys.
 func (m Maven) Deploy(ctx context.Context, o DeployOpts) (*DeployRun, error) {
-	version, err := m.version(ctx)
+	version, err := m.Version(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -256,16 +256,14 @@ func runLogged(ctx context.Context, ctr *dagger.Container, args []string, what s
 	return ctr, code, out, nil
 }
 
-func (m Maven) version(ctx context.Context) (plan.Version, error) {
+// Version reads the product version from the root pom.xml.
+func (m Maven) Version(ctx context.Context) (plan.Version, error) {
 	pom, err := m.Source.File("pom.xml").Contents(ctx)
 	if err != nil {
 		return plan.Version{}, fmt.Errorf("reading pom.xml at the source root: %v", err)
 	}
 	return plan.ParseVersion([]byte(pom), "pom.xml")
 }
-
-// Version reads the product version from the root pom.xml.
-func (m Maven) Version(ctx context.Context) (plan.Version, error) { return m.version(ctx) }
 
 // withURLService binds svc (when given) under the host name of rawURL, so a URL such as
 // http://maven-repo:47502/… reaches a server the caller passed as tcp://localhost:47502.

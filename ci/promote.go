@@ -152,9 +152,9 @@ func Rollback(ctx context.Context, version plan.Version, namespaceRef string, re
 		return nil, err
 	}
 	type rb struct {
-		repo  string
-		moves []plan.TagMove
-		cur   string
+		name, repo string
+		moves      []plan.TagMove
+		cur        string
 	}
 	var plans []rb
 	for _, r := range repos { // plan all before moving any: one missing -previous stops everything
@@ -171,7 +171,7 @@ func Rollback(ctx context.Context, version plan.Version, namespaceRef string, re
 		if err != nil {
 			return nil, fmt.Errorf("%s/%s: %v; nothing was rolled back", host, repo, err)
 		}
-		plans = append(plans, rb{repo, moves, nightly})
+		plans = append(plans, rb{r, repo, moves, nightly})
 	}
 	var out []PublishedImage
 	for _, p := range plans {
@@ -180,7 +180,7 @@ func Rollback(ctx context.Context, version plan.Version, namespaceRef string, re
 				return nil, err
 			}
 		}
-		out = append(out, PublishedImage{Repository: host + "/" + p.repo, Promotion: plan.Promotion{Current: p.cur, Moves: p.moves}})
+		out = append(out, PublishedImage{Name: p.name, Repository: host + "/" + p.repo, Promotion: plan.Promotion{Current: p.cur, Moves: p.moves}})
 	}
 	return out, nil
 }

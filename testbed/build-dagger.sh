@@ -7,9 +7,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 build() {
   # The checksum database has no entry for github.com/dagger/dagger@v0.19.10.
   export GONOSUMDB=github.com/dagger/dagger GOFLAGS=-mod=mod
-  local tmp src out modcache ldflags
-  tmp=$(mktemp -d)
-  trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
+  local src out modcache ldflags
+  tmp=$(mktemp -d) # global: the EXIT trap removes it after build returns
+  trap 'chmod -R u+w "${tmp:-/nonexistent}" 2>/dev/null; rm -rf "${tmp:-/nonexistent}"' EXIT
   (cd "$tmp" && go mod init tmp >/dev/null 2>&1 &&
     go mod download github.com/dagger/dagger@"$DAGGER_VERSION" dagger.io/dagger@"$DAGGER_VERSION")
   modcache=$(go env GOMODCACHE)
