@@ -25,8 +25,10 @@ type hub struct {
 	auth      authn.Authenticator
 }
 
+// newHub gives a fresh namespace on the registry, and E2E_HUB_PASSWORD for --password=env:….
 func newHub(t *testing.T) hub {
 	host, user, pw := hubAuth(t)
+	t.Setenv("E2E_HUB_PASSWORD", pw)
 	return hub{t: t, host: host, namespace: fmt.Sprintf("e2e%d", time.Now().UnixNano()), auth: &authn.Basic{Username: user, Password: pw}}
 }
 
@@ -83,8 +85,6 @@ func commitOf(c byte) string { return strings.Repeat(string(c), 40) }
 func TestPublishPromotesByDigestAndRollsBack(t *testing.T) {
 	needTestbed(t)
 	h := newHub(t)
-	_, _, pw := hubAuth(t)
-	t.Setenv("E2E_HUB_PASSWORD", pw)
 
 	srcA := fixtureCopy(t)
 	srcB := fixtureCopy(t)
@@ -141,8 +141,6 @@ func TestPublishPromotesByDigestAndRollsBack(t *testing.T) {
 func TestPublishBadInputsPushNothing(t *testing.T) {
 	needTestbed(t)
 	h := newHub(t)
-	_, _, pw := hubAuth(t)
-	t.Setenv("E2E_HUB_PASSWORD", pw)
 	src := fixtureCopy(t)
 	daggerCall(t, h.publishArgs(src, commitOf('a'))...).mustSucceed(t) // an existing nightly to protect
 	before := h.state()
