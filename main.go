@@ -484,7 +484,7 @@ type LintReport struct {
 // Lint every Dockerfile, versioned and prepared; fails listing file:line:rule for each finding
 // at or above the threshold. For the JSON and SARIF reports, use lint-report
 func (m *Nightly) Lint(ctx context.Context) (string, error) {
-	run, err := ci.Lint(ctx, m.maven(), m.imageSources(), m.lintOpts())
+	run, err := m.lint(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -497,7 +497,7 @@ func (m *Nightly) Lint(ctx context.Context) (string, error) {
 // Lint every Dockerfile, versioned and prepared, and return the findings as JSON, SARIF and a
 // summary, even when findings are over the threshold
 func (m *Nightly) LintReport(ctx context.Context) (*LintReport, error) {
-	run, err := ci.Lint(ctx, m.maven(), m.imageSources(), m.lintOpts())
+	run, err := m.lint(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -509,4 +509,15 @@ func (m *Nightly) LintReport(ctx context.Context) (*LintReport, error) {
 		r.Findings = append(r.Findings, fmt.Sprintf("%s:%d:%d %s [%s] %s", f.File, f.Line, f.Column, f.Code, f.Level, f.Message))
 	}
 	return r, nil
+}
+
+func (m *Nightly) lint(ctx context.Context) (*ci.LintRun, error) {
+	if _, err := m.lintOpts().Check(); err != nil {
+		return nil, err
+	}
+	contexts, err := m.maven().PrepareContexts(ctx, m.imageSources())
+	if err != nil {
+		return nil, err
+	}
+	return ci.Lint(ctx, m.Source, contexts, m.lintOpts())
 }

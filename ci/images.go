@@ -45,7 +45,8 @@ func Build(c ImageContext, o BuildOpts) []*dagger.Container {
 	return variants
 }
 
-// publishImage pushes the variants as one image to ref and returns the pushed digest.
+// publishImage pushes the variants as one image to ref (the engine publishes the receiver and its
+// PlatformVariants together) and returns the pushed digest.
 func publishImage(ctx context.Context, variants []*dagger.Container, ref string, auth func(*dagger.Container) *dagger.Container) (string, error) {
 	first := auth(variants[0])
 	pushed, err := first.Publish(ctx, ref, dagger.ContainerPublishOpts{PlatformVariants: variants[1:]})
@@ -53,9 +54,8 @@ func publishImage(ctx context.Context, variants []*dagger.Container, ref string,
 		return "", fmt.Errorf("pushing %s: %v", ref, err)
 	}
 	i := strings.LastIndex(pushed, "@")
-	digest, ok := pushed[i+1:], i >= 0
-	if !ok {
+	if i < 0 {
 		return "", fmt.Errorf("pushing %s: the engine returned %q, with no digest", ref, pushed)
 	}
-	return digest, nil
+	return pushed[i+1:], nil
 }

@@ -47,16 +47,21 @@ func (r *LintRun) Err() error {
 		r.Linter, len(r.Failing), r.Threshold, strings.Join(lines, "\n"))
 }
 
-// Lint lints every Dockerfile versioned in the source and every prepared one.
-func Lint(ctx context.Context, m Maven, images []ImageSource, o LintOpts) (*LintRun, error) {
-	threshold, err := plan.ParseThreshold(o.Threshold)
+// Check validates the linter and threshold, so bad options fail before any build work.
+func (o LintOpts) Check() (threshold string, err error) {
+	if o.Linter != "hadolint" && o.Linter != "buildkit" {
+		return "", fmt.Errorf("linter %q: want hadolint or buildkit", o.Linter)
+	}
+	return plan.ParseThreshold(o.Threshold)
+}
+
+// Lint lints every Dockerfile versioned in source and the Dockerfile of every prepared context.
+func Lint(ctx context.Context, source *dagger.Directory, contexts []ImageContext, o LintOpts) (*LintRun, error) {
+	threshold, err := o.Check()
 	if err != nil {
 		return nil, err
 	}
-	if o.Linter != "hadolint" && o.Linter != "buildkit" {
-		return nil, fmt.Errorf("linter %q: want hadolint or buildkit", o.Linter)
-	}
-	files, err := dockerfiles(ctx, m, images)
+	files, err := dockerfiles(ctx, source, contexts)
 	if err != nil {
 		return nil, err
 	}
@@ -124,10 +129,10 @@ func Lint(ctx context.Context, m Maven, images []ImageSource, o LintOpts) (*Lint
 
 // dockerfiles are the versioned Dockerfiles (any Dockerfile* or *.Dockerfile outside build output)
 // and the prepared ones, by the path they are reported under.
-func dockerfiles(ctx context.Context, m Maven, images []ImageSource) (map[string]*dagger.File, error) {
+func dockerfiles(ctx context.Context, source *dagger.Directory, contexts []ImageContext) (map[string]*dagger.File, error) {
 	files := map[string]*dagger.File{}
 	for _, pattern := range []string{"**/Dockerfile*", "**/*.Dockerfile", "Dockerfile*", "*.Dockerfile"} {
-		matches, err := m.Source.Glob(ctx, pattern)
+		matches, err := source.Glob(ctx, pattern)
 		if err != nil {
 			return nil, fmt.Errorf("listing %s in the source: %v", pattern, err)
 		}
@@ -135,12 +140,8 @@ func dockerfiles(ctx context.Context, m Maven, images []ImageSource) (map[string
 			if strings.Contains("/"+p+"/", "/target/") || strings.HasSuffix(p, "/") || strings.Contains(path.Base(p), ".dockerignore") {
 				continue
 			}
-			files[p] = m.Source.File(p)
+			files[p] = source.File(p)
 		}
-	}
-	contexts, err := m.PrepareContexts(ctx, images)
-	if err != nil {
-		return nil, err
 	}
 	for _, c := range contexts {
 		files["prepared/"+c.Source.Name+"/Dockerfile"] = c.Dir.File("Dockerfile")

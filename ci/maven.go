@@ -279,8 +279,7 @@ func withURLService(ctr *dagger.Container, rawURL string, svc *dagger.Service) (
 }
 
 func backoff(attempt int) time.Duration {
-	d := time.Duration(1<<min(attempt, 5)) * time.Second // 2s, 4s, 8s … 32s
-	return d
+	return time.Duration(1<<min(attempt, 5)) * time.Second // 2s, 4s, 8s … 32s
 }
 
 func readGlob(ctx context.Context, dir *dagger.Directory, pattern string) (map[string][]byte, error) {

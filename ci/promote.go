@@ -60,16 +60,19 @@ func Publish(ctx context.Context, m Maven, images []ImageSource, o PublishOpts) 
 			return nil, fmt.Errorf("image %s: repository %q: %v", img.Name, host+"/"+repo, err)
 		}
 	}
-	lint, err := Lint(ctx, m, images, o.Lint)
+	if _, err := o.Lint.Check(); err != nil {
+		return nil, err
+	}
+	contexts, err := m.PrepareContexts(ctx, images)
+	if err != nil {
+		return nil, err
+	}
+	lint, err := Lint(ctx, m.Source, contexts, o.Lint)
 	if err != nil {
 		return nil, err
 	}
 	if err := lint.Err(); err != nil {
 		return nil, fmt.Errorf("%v\nnothing was pushed", err)
-	}
-	contexts, err := m.PrepareContexts(ctx, images)
-	if err != nil {
-		return nil, err
 	}
 	versions := map[string]plan.Version{}
 	for _, c := range contexts {
