@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	dagger.io/dagger v0.19.10
+	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/google/go-containerregistry v0.20.6
 )
 

@@ -18,13 +18,20 @@ DAGGER_VERSION=${DAGGER_VERSION:-v0.19.10}
 TB_MIRROR_PORT=${TB_MIRROR_PORT:-47500}
 TB_HUB_PORT=${TB_HUB_PORT:-47501}
 TB_MAVEN_PORT=${TB_MAVEN_PORT:-47502}
+# The registry that authenticates like Docker Hub (token auth), and the fault-injecting proxy in
+# front of the hub with its control API (testbed/regfront.sh).
+TB_DOCKERHUB_PORT=${TB_DOCKERHUB_PORT:-47503}
+TB_FAULTY_PORT=${TB_FAULTY_PORT:-47504}
+TB_FAULTY_CONTROL_PORT=${TB_FAULTY_CONTROL_PORT:-47505}
 # The engine's container network: bridge "${TB_NET_NAME}0" on TB_NET_CIDR.
 TB_NET_NAME=${TB_NET_NAME:-nightlytb}
 TB_NET_CIDR=${TB_NET_CIDR:-10.213.0.0/16}
 # Credentials of the local "Docker Hub" and Maven server: test-only, generated per start.
 TB_HUB_USER=${TB_HUB_USER:-nightly}
+TB_DOCKERHUB_USER=${TB_DOCKERHUB_USER:-nightly}
 TB_MAVEN_USER=${TB_MAVEN_USER:-deployer}
 
+export TB_DOCKERHUB_PORT TB_FAULTY_PORT TB_FAULTY_CONTROL_PORT TB_DOCKERHUB_USER
 export NIGHTLY_CACHE NIGHTLY_STATE DAGGER_VERSION TB_MIRROR_PORT TB_HUB_PORT TB_MAVEN_PORT \
   TB_NET_NAME TB_NET_CIDR TB_HUB_USER TB_MAVEN_USER
 
