@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# regfront.sh start: builds testbed/regfront (cached in $NIGHTLY_CACHE, keyed by its sources) and
-# starts, on loopback, after the basic-auth "hub" registry is up:
+# regfront.sh build|start: builds testbed/regfront (cached in $NIGHTLY_CACHE, keyed by its sources);
+# `start` also starts, on loopback, after the basic-auth "hub" registry is up:
 #   - a registry that authenticates like Docker Hub on 127.0.0.1:$TB_DOCKERHUB_PORT: a real
 #     docker-registry (distribution 2.8) with `auth: token:` on a unix socket in $NIGHTLY_STATE,
 #     behind `regfront dockerhub`, which serves /token (JWTs signed with a key made per run) and
@@ -11,19 +11,22 @@
 # shellcheck source=testbed/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-[ "${1:-}" = start ] || die "usage: regfront.sh start"
+case "${1:-}" in build | start) ;; *) die "usage: regfront.sh build|start" ;; esac
 S=$NIGHTLY_STATE
 D=$S/dockerhub
 BIN=$NIGHTLY_CACHE/bin/regfront
-mkdir -p "$D/data" "$NIGHTLY_CACHE/bin"
 
 src=$TB_ROOT/testbed
 key=$(key_of "$src"/regfront/main.go "$src"/regfront/dockerhub.go "$src"/regfront/faulty.go "$src/go.sum")
 if ! stamp_ok regfront "$key" || [ ! -x "$BIN" ]; then
   log "regfront: building"
-  (cd "$src" && go build -trimpath -ldflags='-s -w' -o "$BIN" ./regfront)
+  mkdir -p "$NIGHTLY_CACHE/bin"
+  (cd "$src" && go build -trimpath -ldflags='-s -w' -o "$BIN.tmp" ./regfront) && mv "$BIN.tmp" "$BIN"
   stamp_set regfront "$key"
+  log "regfront: built"
 fi
+[ "$1" = start ] || exit 0
+mkdir -p "$D/data"
 
 # wait_for URL CODE PIDFILE NAME: until URL answers CODE, or the process died.
 wait_for() {

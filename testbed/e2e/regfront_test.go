@@ -157,6 +157,17 @@ func TestDockerHubLikeMissingRepositoryAnswers401(t *testing.T) {
 		!strings.Contains(ch, `error="insufficient_scope"`) || !strings.Contains(ch, `realm="http://`+host+`/token"`) {
 		t.Errorf("HEAD with a pull token = %d, WWW-Authenticate %q; want 401, insufficient_scope, realm on %s", resp.StatusCode, ch, host)
 	}
+	// Reached under another name (a Dagger service alias in a container), the realm follows the name.
+	req, _ = http.NewRequest(http.MethodGet, "http://"+host+"/v2/", nil)
+	req.Host = "registry-alias:5000"
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if ch := resp.Header.Get("WWW-Authenticate"); !strings.Contains(ch, `realm="http://registry-alias:5000/token"`) {
+		t.Errorf("GET /v2/ with Host registry-alias:5000: WWW-Authenticate %q, want the realm on that host", ch)
+	}
 }
 
 func TestDockerHubLikeFirstPushCreatesRepository(t *testing.T) {
