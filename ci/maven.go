@@ -26,6 +26,9 @@ const (
 	userEnv       = "NIGHTLY_MAVEN_USER"
 	passwordEnv   = "NIGHTLY_MAVEN_PASSWORD"
 	dryRunRepoURL = "file:///tmp/nightly-dry-run-repository"
+	// Logs are written to a mount, outside the container's filesystem: a deploy's log can hold a
+	// secret a test printed, and the container is returned for inspection.
+	logDir = "/run/nightly-log"
 )
 
 // Maven is how the Maven steps run: the image, the product source and extra mvn arguments.
@@ -174,17 +177,25 @@ func (m Maven) Deploy(ctx context.Context, o DeployOpts) (*DeployRun, error) {
 	}
 
 	ctr := m.container()
+	var scrub []string
 	if !o.DryRun {
 		ctr, err = withURLService(ctr, repoURL, o.Service)
 		if err != nil {
+			return nil, err
+		}
+		if scrub, err = secretForms(ctx, o); err != nil {
 			return nil, err
 		}
 		switch {
 		case o.Settings != nil:
 			ctr = ctr.WithMountedSecret(settingsPath, o.Settings)
 		case o.Username != nil:
+			settings, err := plan.DeploySettings(o.RepositoryID, userEnv, passwordEnv)
+			if err != nil {
+				return nil, err
+			}
 			ctr = ctr.
-				WithNewFile(settingsPath, plan.DeploySettings(o.RepositoryID, userEnv, passwordEnv)).
+				WithNewFile(settingsPath, settings).
 				WithSecretVariable(userEnv, o.Username).
 				WithSecretVariable(passwordEnv, o.Password)
 		}
@@ -214,55 +225,136 @@ func (m Maven) Deploy(ctx context.Context, o DeployOpts) (*DeployRun, error) {
 		if err != nil {
 			return nil, err
 		}
+		// A test may print its environment: the log is scrubbed before it is kept or quoted.
+		out = plan.Scrub(out, scrub)
 		run.Output = out
 		if code == 0 {
 			run.Container = c
 			run.Artifacts = plan.ParseDeployLog(out, run.Repository)
 			return run, nil
 		}
-		switch plan.MavenFailureKind(out) {
-		case "auth":
-			return nil, fmt.Errorf("repository %s refused the credentials (HTTP 401/403); nothing was deployed (deployAtEnd); last lines:\n%s",
-				run.Repository, lastLines(out, 15))
-		case "transient":
+		f := plan.ClassifyDeployFailure(out, o.RepositoryID, repoURL)
+		tries := fmt.Sprintf("attempt %d of at most %d", attempt, o.Retries+1)
+		switch f.Kind {
+		case plan.FailureAuth:
+			return nil, fmt.Errorf("repository %s (id %s) refused the credentials: %s; %s; %s, not retried; last lines:\n%s",
+				run.Repository, o.RepositoryID, f.Cause, deployedSoFar(f, run.Repository), tries, lastLines(out, 15))
+		case plan.FailureTransient:
 			if attempt <= o.Retries {
 				time.Sleep(backoff(attempt))
 				continue
 			}
-			return nil, fmt.Errorf("mvn clean deploy to %s failed %d times on transient errors; last lines:\n%s",
-				run.Repository, attempt, lastLines(out, 20))
-		default:
-			return nil, fmt.Errorf("mvn clean deploy to %s exited %d; last lines:\n%s", run.Repository, code, lastLines(out, 25))
+			return nil, fmt.Errorf("mvn clean deploy to %s failed %d times on transient transfer errors (last: %s); %s; last lines:\n%s",
+				run.Repository, attempt, f.Cause, deployedSoFar(f, run.Repository), lastLines(out, 20))
 		}
+		if f.Transfer != "" {
+			return nil, fmt.Errorf("mvn clean deploy to %s failed: %s; %s; %s, not retried (a retry would fail the same way); last lines:\n%s",
+				run.Repository, f.Transfer, deployedSoFar(f, run.Repository), tries, lastLines(out, 20))
+		}
+		return nil, fmt.Errorf("mvn clean deploy to %s exited %d with no transfer error from the deploy (the build or the tests failed); %s; %s, not retried; last lines:\n%s",
+			run.Repository, code, deployedSoFar(f, run.Repository), tries, lastLines(out, 25))
 	}
 }
 
+// deployedSoFar says what a failed deploy left on the repository, from the uploads its log lists.
+func deployedSoFar(f plan.DeployFailure, repo string) string {
+	if len(f.Uploaded) == 0 {
+		return "nothing was deployed"
+	}
+	return fmt.Sprintf("%d files reached %s before the failure (%s); a new deploy uploads the SNAPSHOTs again under a new timestamp",
+		len(f.Uploaded), repo, strings.Join(f.Uploaded, ", "))
+}
+
+// secretForms reads the deploy's credentials, to scrub every form of them from the log Maven
+// writes (Dagger scrubs its own logs, not a file a test printed the environment into).
+func secretForms(ctx context.Context, o DeployOpts) ([]string, error) {
+	var forms []string
+	var user, password string
+	for _, s := range []struct {
+		secret *dagger.Secret
+		dst    *string
+		what   string
+	}{{o.Username, &user, "username"}, {o.Password, &password, "password"}} {
+		if s.secret == nil {
+			continue
+		}
+		v, err := s.secret.Plaintext(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("reading the repository %s secret: %v", s.what, err)
+		}
+		*s.dst = v
+		forms = append(forms, plan.ScrubForms(v)...)
+	}
+	if o.Username != nil {
+		forms = append(forms, plan.BasicAuthForms(user, password)...)
+	}
+	if o.Settings != nil {
+		settings, err := o.Settings.Plaintext(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("reading the settings secret: %v", err)
+		}
+		for _, v := range plan.SettingsSecrets(settings) {
+			forms = append(forms, plan.ScrubForms(v)...)
+		}
+	}
+	return forms, nil
+}
+
 // runLogged runs args in ctr whatever their exit code, and returns the container after the run,
-// the exit code and the combined log. what names the run in errors.
+// the exit code and the combined log. The log is written to a mount, so it is in no layer of the
+// container returned. what names the run in errors.
 func runLogged(ctx context.Context, ctr *dagger.Container, args []string, what string) (*dagger.Container, int, string, error) {
-	ctr = ctr.WithExec(args, dagger.ContainerWithExecOpts{
-		Expect:         dagger.ReturnTypeAny,
-		RedirectStdout: "/tmp/nightly-run.log",
-		RedirectStderr: "/tmp/nightly-run.log",
-	})
+	ctr = ctr.
+		WithMountedDirectory(logDir, dag.Directory()).
+		WithExec(args, dagger.ContainerWithExecOpts{
+			Expect:         dagger.ReturnTypeAny,
+			RedirectStdout: logDir + "/run.log",
+			RedirectStderr: logDir + "/run.log",
+		})
 	code, err := ctr.ExitCode(ctx)
 	if err != nil {
 		return nil, 0, "", fmt.Errorf("running %s: %v", what, err)
 	}
-	out, err := ctr.File("/tmp/nightly-run.log").Contents(ctx)
+	out, err := ctr.Directory(logDir).File("run.log").Contents(ctx)
 	if err != nil {
 		return nil, 0, "", fmt.Errorf("reading the log of %s: %v", what, err)
 	}
-	return ctr, code, out, nil
+	return ctr.WithoutMount(logDir), code, out, nil
 }
 
-// Version reads the product version from the root pom.xml.
+// Version resolves the product version (the root module's) as Maven does: the root pom.xml,
+// .mvn/maven.config and the -D flags of the Maven arguments.
 func (m Maven) Version(ctx context.Context) (plan.Version, error) {
-	pom, err := m.Source.File("pom.xml").Contents(ctx)
-	if err != nil {
-		return plan.Version{}, fmt.Errorf("reading pom.xml at the source root: %v", err)
+	root, err := plan.ResolveModule(m.sourceReader(ctx), ".", m.Args)
+	return root.Version, err
+}
+
+// sourceReader reads files of the product's source tree for the pure decisions of ci/plan.
+func (m Maven) sourceReader(ctx context.Context) plan.ReadFile {
+	type read struct {
+		content []byte
+		ok      bool
 	}
-	return plan.ParseVersion([]byte(pom), "pom.xml")
+	seen := map[string]read{}
+	return func(p string) ([]byte, bool, error) {
+		if r, ok := seen[p]; ok {
+			return r.content, r.ok, nil
+		}
+		ok, err := m.Source.Exists(ctx, p, dagger.DirectoryExistsOpts{ExpectedType: dagger.ExistsTypeRegularType})
+		if err != nil {
+			return nil, false, fmt.Errorf("%v", err)
+		}
+		var r read
+		if ok {
+			s, err := m.Source.File(p).Contents(ctx)
+			if err != nil {
+				return nil, false, fmt.Errorf("%v", err)
+			}
+			r = read{[]byte(s), true}
+		}
+		seen[p] = r
+		return r.content, r.ok, nil
+	}
 }
 
 // withURLService binds svc (when given) under the host name of rawURL, so a URL such as

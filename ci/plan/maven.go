@@ -1,11 +1,13 @@
 package plan
 
 import (
+	"encoding/base64"
 	"encoding/xml"
 	"fmt"
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -185,23 +187,154 @@ func snapshotFileVersion(version, rest string) string {
 	return prefix + stamp
 }
 
-// transientRE matches what a Maven transfer prints for failures worth retrying: request timeouts,
-// rate limits, gateway and server errors, and dropped connections. 401/403/404 are not retried.
-var transientRE = regexp.MustCompile(`(?i)(status code:? (408|425|429|500|502|503|504)\b|(reason phrase|ReasonPhrase):? *(Request Time-?out|Too Many Requests|Bad Gateway|Service Unavailable|Gateway Time-?out)|Connection reset|Broken pipe|Connect(ion)? timed out|Read timed out|NoHttpResponseException|Remotely closed)`)
+// FailureKind says what a failed deploy needs: a retry, other credentials, or a fix.
+type FailureKind string
 
-// authFailureRE matches what Maven prints when the repository refused the credentials.
-var authFailureRE = regexp.MustCompile(`(?i)(status code:? (401|403)\b|authentication failed|Not authorized|Unauthorized|Forbidden)`)
+const (
+	// FailureTransient is a transfer to the deployment repository that may succeed if retried:
+	// HTTP 408, 425, 429, 500, 502, 503, 504, a dropped connection or a timeout.
+	FailureTransient FailureKind = "transient"
+	// FailureAuth is the deployment repository refusing the credentials (HTTP 401 or 403).
+	FailureAuth FailureKind = "auth"
+	// FailureOther is anything else: the build, the tests, or a transfer error a retry won't fix.
+	FailureOther FailureKind = "other"
+)
 
-// MavenFailureKind classifies a failed `mvn deploy` log: "transient" (retry), "auth" (fix the
-// credentials) or "" (a build or test failure: retrying will not help).
-func MavenFailureKind(log string) string {
-	switch {
-	case authFailureRE.MatchString(log):
-		return "auth"
-	case transientRE.MatchString(log):
-		return "transient"
+// DeployFailure is what the log of a failed `mvn deploy` says about the deploy itself.
+type DeployFailure struct {
+	Kind FailureKind
+	// Transfer is the deploy plugin's transfer error for the deployment repository, e.g.
+	// "Could not transfer artifact g:a:pom:1 from/to snap (http://r/): … status: 401 Unauthorized";
+	// empty when the deploy plugin reported none (the build or the tests failed first).
+	Transfer string
+	// Cause is the end of Transfer: what the transport said (status line or I/O error).
+	Cause string
+	// Uploaded lists the files the log says reached the deployment repository before the failure.
+	Uploaded []string
+}
+
+var (
+	// The deploy plugin's own failure line (maven-deploy-plugin 2.x/3.x, Maven 3.x and 4).
+	deployGoalFailedRE = regexp.MustCompile(`(?m)^\[ERROR\] Failed to execute goal org\.apache\.maven\.plugins:maven-deploy-plugin:\S+ .*$`)
+	// Maven resolver's transfer errors, as the deploy plugin repeats them: "Could not transfer
+	// artifact|metadata <what> from/to <repository id> (<url>): <cause>".
+	transferErrorRE = regexp.MustCompile(`Could not (?:transfer|find) (?:artifact|metadata) (\S+) (?:from/to|to|from|in) (\S+) \(([^)\s]*)\): (.*?)(?: -> \[Help \d+\])?$`)
+	// The HTTP status a transport printed: wagon ("status: 401 Unauthorized"), the native HTTP
+	// transport of Maven 3.9 ("status code: 401, reason phrase: Unauthorized (401)") and older
+	// wagons ("Return code is: 401").
+	transferStatusRE = regexp.MustCompile(`(?i)(?:status(?: code)?|return code is):?\s*(\d{3})\b`)
+	transientIORE    = regexp.MustCompile(`(?i)(connection reset|broken pipe|connect(ion)? timed out|read timed out|SocketTimeoutException|NoHttpResponseException|failed to respond|remotely closed|premature end of|connection closed|stream reset|GOAWAY)`)
+	uploadedToRE     = regexp.MustCompile(`(?m)^\[INFO\] Uploaded to (\S+): (\S+)`)
+)
+
+// ClassifyDeployFailure reads the log of a failed `mvn deploy` to repository repoID at repoURL.
+// Only the deploy plugin's own transfer error for that repository decides: a test that prints
+// "Connection reset", a module named like "unauthorized-handler" or a 401 from a dependency
+// repository say nothing about the deployment repository.
+func ClassifyDeployFailure(log, repoID, repoURL string) DeployFailure {
+	f := DeployFailure{Kind: FailureOther}
+	base := strings.TrimSuffix(repoURL, "/")
+	for _, m := range uploadedToRE.FindAllStringSubmatch(log, -1) {
+		if m[1] == repoID && strings.HasPrefix(m[2], base+"/") {
+			f.Uploaded = append(f.Uploaded, strings.TrimPrefix(m[2], base+"/"))
+		}
 	}
-	return ""
+	for _, line := range deployGoalFailedRE.FindAllString(log, -1) {
+		m := transferErrorRE.FindStringSubmatch(strings.TrimRight(line, "\r"))
+		if m == nil || m[2] != repoID || strings.TrimSuffix(m[3], "/") != base {
+			continue
+		}
+		f.Transfer = strings.TrimSpace(strings.SplitN(m[0], " -> [Help", 2)[0])
+		f.Cause = m[4]
+		f.Kind = transferFailureKind(m[4])
+		break
+	}
+	return f
+}
+
+func transferFailureKind(cause string) FailureKind {
+	if m := transferStatusRE.FindStringSubmatch(cause); m != nil {
+		switch m[1] {
+		case "401", "403":
+			return FailureAuth
+		case "408", "425", "429", "500", "502", "503", "504":
+			return FailureTransient
+		}
+		return FailureOther
+	}
+	if transientIORE.MatchString(cause) {
+		return FailureTransient
+	}
+	return FailureOther
+}
+
+// ScrubForms are the forms in which a secret value can show up in a log: as given, without the
+// trailing newline a file: secret often has (the deploy's shell strips it), URL-encoded (query
+// and path escaping). Empty values give none.
+func ScrubForms(value string) []string {
+	var out []string
+	for _, v := range []string{value, strings.TrimRight(value, "\r\n")} {
+		if v == "" {
+			continue
+		}
+		out = append(out, v, url.QueryEscape(v), url.PathEscape(v))
+	}
+	return out
+}
+
+// BasicAuthForms are the Authorization header values HTTP basic authentication makes of a
+// username and password (Maven's wire logging prints them), with and without trailing newlines.
+func BasicAuthForms(user, password string) []string {
+	var out []string
+	for _, u := range []string{user, strings.TrimRight(user, "\r\n")} {
+		for _, p := range []string{password, strings.TrimRight(password, "\r\n")} {
+			if u != "" || p != "" {
+				out = append(out, base64.StdEncoding.EncodeToString([]byte(u+":"+p)))
+			}
+		}
+	}
+	return out
+}
+
+// Scrub replaces every occurrence of each secret form in s with "***", longest forms first.
+func Scrub(s string, forms []string) string {
+	forms = slices.Clone(forms)
+	sort.Slice(forms, func(i, j int) bool { return len(forms[i]) > len(forms[j]) })
+	for _, f := range forms {
+		if f != "" {
+			s = strings.ReplaceAll(s, f, "***")
+		}
+	}
+	return s
+}
+
+type settingsSecrets struct {
+	Servers []struct {
+		Username   string `xml:"username"`
+		Password   string `xml:"password"`
+		Passphrase string `xml:"passphrase"`
+	} `xml:"servers>server"`
+}
+
+// SettingsSecrets lists the credentials a settings.xml holds in clear (server usernames,
+// passwords and passphrases; ${env.…} references are not secrets), so a log can be scrubbed of
+// them. A file that is not valid XML gives none: Maven will say so itself.
+func SettingsSecrets(settings string) []string {
+	var s settingsSecrets
+	dec := xml.NewDecoder(strings.NewReader(settings))
+	dec.CharsetReader = CharsetReader
+	if err := dec.Decode(&s); err != nil {
+		return nil
+	}
+	var out []string
+	for _, srv := range s.Servers {
+		for _, v := range []string{srv.Username, srv.Password, srv.Passphrase} {
+			if v = strings.TrimSpace(v); v != "" && !strings.Contains(v, "${") {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
 }
 
 // DeploymentRepository checks a deployment repository id and URL and gives Maven's
@@ -227,19 +360,31 @@ func DeploymentRepository(id, rawURL string) (string, error) {
 
 // DeploySettings is a Maven settings.xml that gives the deployment repository's credentials from
 // environment variables, so the file itself holds no secret and the values never touch a layer.
-func DeploySettings(serverID, userEnv, passwordEnv string) string {
+// The server id is XML-escaped; the variable names must be plain identifiers.
+func DeploySettings(serverID, userEnv, passwordEnv string) (string, error) {
+	for _, env := range []string{userEnv, passwordEnv} {
+		if !envNameRE.MatchString(env) {
+			return "", fmt.Errorf("environment variable name %q: must be letters, digits and _", env)
+		}
+	}
+	var id strings.Builder
+	if err := xml.EscapeText(&id, []byte(serverID)); err != nil {
+		return "", err
+	}
 	return `<?xml version="1.0" encoding="UTF-8"?>
 <settings>
   <servers>
     <server>
-      <id>` + serverID + `</id>
+      <id>` + id.String() + `</id>
       <username>${env.` + userEnv + `}</username>
       <password>${env.` + passwordEnv + `}</password>
     </server>
   </servers>
 </settings>
-`
+`, nil
 }
+
+var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func firstLine(s string) string {
 	s = strings.TrimSpace(s)

@@ -1,6 +1,11 @@
 package plan
 
 import (
+	"encoding/base64"
+	"encoding/xml"
+	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -108,22 +113,138 @@ func TestParseDeployLog(t *testing.T) {
 	}
 }
 
-func TestMavenFailureKind(t *testing.T) {
-	tests := []struct{ log, want string }{
-		{"[ERROR] Failed to deploy artifacts: Could not transfer artifact x from/to snap (http://r/): Transfer failed for http://r/x.jar 502 Bad Gateway\n... status code: 502, reason phrase: Bad Gateway (502)", "transient"},
-		{"Could not transfer artifact x from/to snap: status code: 429, reason phrase: Too Many Requests (429)", "transient"},
-		{"Could not transfer artifact x: Connection reset", "transient"},
-		{"Could not transfer artifact x: Connect to r:80 [r/10.0.0.1] failed: Connect timed out", "transient"},
-		{"Could not transfer artifact x from/to snap (http://r/): authentication failed for http://r/x.jar, status: 401 Unauthorized", "auth"},
-		{"status code: 403, reason phrase: Forbidden (403)", "auth"},
-		{"[ERROR] COMPILATION ERROR : cannot find symbol", ""},
-		{"[ERROR] There are test failures.", ""},
-		{"status code: 404, reason phrase: Not Found (404)", ""},
+// The logs under testdata/deploy are real: Maven 3.8.7 with maven-deploy-plugin 3.0.0 (the test
+// bed's Maven image) deploying the fixture product to a local server answering 401, 403, 502, a
+// reset connection, or 502 after some uploads; a dependency repository answering 401 to a module
+// named dep-unauthorized-handler; and fixtures/noisy-tests, whose test prints lines that look like
+// transfer and auth failures and its environment (a made-up environment replaced the machine's).
+func TestClassifyDeployFailure(t *testing.T) {
+	const repo, id = "http://127.0.0.1:47610/maven/snapshots", "nightly-snapshots"
+	tests := []struct {
+		file      string
+		kind      FailureKind
+		cause     string
+		uploaded  int
+		transfers bool
+	}{
+		{"auth-401.log", FailureAuth, "status: 401 Unauthorized", 0, true},
+		{"auth-403-noisy-tests.log", FailureAuth, "status: 403 Forbidden", 0, true},
+		{"transient-502.log", FailureTransient, "status: 502 Bad Gateway", 0, true},
+		{"transient-502-noisy-tests.log", FailureTransient, "status: 502 Bad Gateway", 0, true},
+		{"transient-reset.log", FailureTransient, ": Connection reset", 0, true},
+		{"partial-then-metadata-502.log", FailureTransient, "maven-metadata.xml, status: 502 Bad Gateway", 2, true},
+		{"dependency-401-unauthorized-handler.log", FailureOther, "", 0, false},
+		{"test-failure-noisy.log", FailureOther, "", 0, false},
 	}
 	for _, tt := range tests {
-		if got := MavenFailureKind(tt.log); got != tt.want {
-			t.Errorf("MavenFailureKind(%q) = %q, want %q", tt.log, got, tt.want)
+		t.Run(tt.file, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("testdata", "deploy", tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ClassifyDeployFailure(string(b), id, repo+"/")
+			if got.Kind != tt.kind || !strings.HasSuffix(got.Cause, tt.cause) || len(got.Uploaded) != tt.uploaded || (got.Transfer != "") != tt.transfers {
+				t.Errorf("ClassifyDeployFailure(%s) = %+v, want kind %s, cause ending %q, %d uploads", tt.file, got, tt.kind, tt.cause, tt.uploaded)
+			}
+			if tt.transfers && (!strings.HasPrefix(got.Transfer, "Could not transfer ") || strings.Contains(got.Transfer, "[Help")) {
+				t.Errorf("Transfer = %q, want the resolver's message without Maven's help pointer", got.Transfer)
+			}
+			// Another repository's id or URL: the same log says nothing about it.
+			if other := ClassifyDeployFailure(string(b), "other-repo", repo); other.Kind != FailureOther || other.Transfer != "" || len(other.Uploaded) != 0 {
+				t.Errorf("ClassifyDeployFailure(%s, other-repo) = %+v, want nothing", tt.file, other)
+			}
+			if other := ClassifyDeployFailure(string(b), id, "http://127.0.0.1:47610/maven/releases"); other.Kind != FailureOther || len(other.Uploaded) != 0 {
+				t.Errorf("ClassifyDeployFailure(%s, other URL) = %+v, want nothing", tt.file, other)
+			}
+		})
+	}
+}
+
+// Lines in the shapes other Maven versions print, built from their sources' message formats.
+func TestClassifyDeployFailureOtherMavenVersions(t *testing.T) {
+	const repo, id = "https://repo.example.com/snapshots", "snap"
+	line := func(cause string) string {
+		return "[INFO] BUILD FAILURE\n[ERROR] Failed to execute goal org.apache.maven.plugins:maven-deploy-plugin:3.1.2:deploy (default-deploy) on project api: " +
+			"Failed to deploy artifacts: Could not transfer artifact io.x:api:jar:1.0.0-20261129.010101-1 from/to snap (https://repo.example.com/snapshots): " + cause + " -> [Help 1]\n"
+	}
+	tests := []struct {
+		log  string
+		want FailureKind
+	}{
+		// Maven 3.9's native HTTP transport
+		{line("status code: 401, reason phrase: Unauthorized (401)"), FailureAuth},
+		{line("status code: 403, reason phrase: Forbidden (403)"), FailureAuth},
+		{line("status code: 429, reason phrase: Too Many Requests (429)"), FailureTransient},
+		{line("status code: 503, reason phrase: Service Unavailable (503)"), FailureTransient},
+		{line("status code: 504, reason phrase: Gateway Timeout (504)"), FailureTransient},
+		{line("Connect to repo.example.com:443 [repo.example.com/10.0.0.1] failed: Connect timed out"), FailureTransient},
+		{line("Read timed out"), FailureTransient},
+		{line("The target server failed to respond"), FailureTransient},
+		{line("status code: 404, reason phrase: Not Found (404)"), FailureOther},
+		{line("status code: 409, reason phrase: Conflict (409)"), FailureOther},
+		{line("status code: 413, reason phrase: Payload Too Large (413)"), FailureOther},
+		{line("repo.example.com: Name or service not known"), FailureOther},
+		// wagon 2.x (Maven 3.5-3.6)
+		{line("Failed to transfer file: https://repo.example.com/snapshots/io/x/api/1.0.0-SNAPSHOT/api.jar. Return code is: 401, ReasonPhrase: Unauthorized."), FailureAuth},
+		{line("Failed to transfer file: https://repo.example.com/snapshots/io/x/api/1.0.0-SNAPSHOT/api.jar. Return code is: 502, ReasonPhrase: Bad Gateway."), FailureTransient},
+		// a version or artifact id with 401 in it is not a status
+		{strings.ReplaceAll(line("status: 409 Conflict"), "io.x:api:jar:1.0.0", "io.x:api-unauthorized-401-handler:jar:4.0.1"), FailureOther},
+		// the remote metadata read before a SNAPSHOT deploy
+		{"[ERROR] Failed to execute goal org.apache.maven.plugins:maven-deploy-plugin:3.1.2:deploy (default-deploy) on project api: Failed to retrieve remote metadata io.x:api:1.0.0-SNAPSHOT/maven-metadata.xml: Could not transfer metadata io.x:api:1.0.0-SNAPSHOT/maven-metadata.xml from/to snap (https://repo.example.com/snapshots): status code: 401, reason phrase: Unauthorized (401) -> [Help 1]", FailureAuth},
+		// noise from tests and dependencies, and no deploy plugin error
+		{"Connection reset\nstatus: 401 Unauthorized\n[ERROR] Failed to execute goal on project api: Could not resolve dependencies for project io.x:api:jar:1.0.0-SNAPSHOT: Could not transfer artifact a:b:pom:1 from/to snap (https://repo.example.com/snapshots): status code: 401, reason phrase: Unauthorized (401) -> [Help 1]", FailureOther},
+		{"[ERROR] Failed to execute goal org.apache.maven.plugins:maven-compiler-plugin:3.10.1:compile (default-compile) on project payments-unauthorized-handler: Compilation failure", FailureOther},
+	}
+	for _, tt := range tests {
+		if got := ClassifyDeployFailure(tt.log, id, repo); got.Kind != tt.want {
+			t.Errorf("ClassifyDeployFailure(%q) = %+v, want %s", tt.log, got, tt.want)
 		}
+	}
+}
+
+func TestScrub(t *testing.T) {
+	const user, pw = "deployer", "s3cret with spaces\n"
+	forms := append(append(ScrubForms(user), ScrubForms(pw)...), BasicAuthForms(user, pw)...)
+	log := "env NIGHTLY_MAVEN_PASSWORD=s3cret with spaces\n" +
+		"raw: s3cret with spaces\n\n" +
+		"query: https://r/?p=s3cret+with+spaces and path: https://r/s3cret%20with%20spaces/x\n" +
+		"Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("deployer:s3cret with spaces")) + "\n" +
+		"user deployer\n"
+	got := Scrub(log, forms)
+	for _, leak := range []string{"s3cret", "with+spaces", "with%20spaces", base64.StdEncoding.EncodeToString([]byte("deployer:s3cret with spaces")), "deployer"} {
+		if strings.Contains(got, leak) {
+			t.Errorf("Scrub() left %q in:\n%s", leak, got)
+		}
+	}
+	if !strings.Contains(got, "env NIGHTLY_MAVEN_PASSWORD=***") || !strings.Contains(got, "Authorization: Basic ***") {
+		t.Errorf("Scrub() = %q", got)
+	}
+	if got := Scrub("nothing secret", ScrubForms("")); got != "nothing secret" {
+		t.Errorf("Scrub with an empty secret = %q", got)
+	}
+	b, err := os.ReadFile("testdata/deploy/test-failure-noisy.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := Scrub(string(b), forms); strings.Contains(got, "s3cret") || !strings.Contains(got, "NoisyLogTest") {
+		t.Errorf("Scrub(real log) leaks the password or lost the log")
+	}
+}
+
+func TestSettingsSecrets(t *testing.T) {
+	settings := `<?xml version="1.0" encoding="UTF-8"?>
+<settings xmlns="http://maven.apache.org/SETTINGS/1.0.0">
+  <servers>
+    <server><id>snap</id><username>bob</username><password> pa ss </password></server>
+    <server><id>env</id><username>${env.USER}</username><password>${env.PASSWORD}</password></server>
+    <server><id>ssh</id><privateKey>/k</privateKey><passphrase>phrase</passphrase></server>
+  </servers>
+</settings>`
+	if got, want := SettingsSecrets(settings), []string{"bob", "pa ss", "phrase"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("SettingsSecrets() = %q, want %q", got, want)
+	}
+	if got := SettingsSecrets("<settings"); got != nil {
+		t.Errorf("SettingsSecrets(bad) = %q, want none", got)
 	}
 }
 
@@ -158,11 +279,42 @@ func TestDeploymentRepository(t *testing.T) {
 	}
 }
 
-func TestDeploySettingsHoldsNoSecret(t *testing.T) {
-	s := DeploySettings("snap", "NIGHTLY_MAVEN_USER", "NIGHTLY_MAVEN_PASSWORD")
-	for _, want := range []string{"<id>snap</id>", "${env.NIGHTLY_MAVEN_USER}", "${env.NIGHTLY_MAVEN_PASSWORD}"} {
-		if !strings.Contains(s, want) {
-			t.Errorf("DeploySettings() lacks %q:\n%s", want, s)
+// The settings splice: the settings.xml deploy writes when given a username and password.
+func TestDeploySettings(t *testing.T) {
+	type server struct {
+		ID       string `xml:"id"`
+		Username string `xml:"username"`
+		Password string `xml:"password"`
+	}
+	type settings struct {
+		XMLName xml.Name `xml:"settings"`
+		Servers []server `xml:"servers>server"`
+	}
+	tests := []struct{ id, user, password string }{
+		{"nightly-snapshots", "NIGHTLY_MAVEN_USER", "NIGHTLY_MAVEN_PASSWORD"},
+		{"snap", "U", "P_2"},
+		{"a&b<c>\"d'", "U", "P"}, // escaped, and read back as given
+	}
+	for _, tt := range tests {
+		s, err := DeploySettings(tt.id, tt.user, tt.password)
+		if err != nil {
+			t.Fatalf("DeploySettings(%q) error = %v", tt.id, err)
+		}
+		var got settings
+		if err := xml.Unmarshal([]byte(s), &got); err != nil {
+			t.Fatalf("DeploySettings(%q) is not valid XML: %v\n%s", tt.id, err, s)
+		}
+		want := []server{{tt.id, "${env." + tt.user + "}", "${env." + tt.password + "}"}}
+		if !reflect.DeepEqual(got.Servers, want) {
+			t.Errorf("DeploySettings(%q) servers = %+v, want %+v", tt.id, got.Servers, want)
+		}
+		if SettingsSecrets(s) != nil {
+			t.Errorf("DeploySettings(%q) holds a value that is not an ${env.…} reference:\n%s", tt.id, s)
+		}
+	}
+	for _, env := range []string{"", "A B", "${X}", "A}"} {
+		if _, err := DeploySettings("snap", env, "P"); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%q", env)) {
+			t.Errorf("DeploySettings(env %q) error = %v, want one naming it", env, err)
 		}
 	}
 }
