@@ -5,6 +5,8 @@
 #              served as docker.io/library/golang:1.26.8-bookworm
 #   busybox    served as docker.io/library/busybox:1.37.0
 #   ShellCheck image: served as docker.io/koalaman/shellcheck-alpine:v0.10.0 (Debian's ShellCheck 0.9)
+#   git        served as docker.io/alpine/git:v2.49.1 (Debian's git 2.39 + ca-certificates; a POSIX
+#              shell, base64, sed and cut, as the GitOps stage needs)
 #   maven      served as docker.io/library/maven:3.9.9-eclipse-temurin-17 (Debian's Maven 3.8.7 +
 #              OpenJDK 17 + Debian's Maven plugins, resolving offline from /usr/share/maven-repo)
 # mmdebstrap hooks expand "$1" (the chroot) themselves.
@@ -117,6 +119,16 @@ build_shellcheck() {
   log "image shellcheck: built"
 }
 
+build_git() {
+  local key
+  key=$(recipe_key build_git)-$(recipe_key debian_image)
+  if stamp_ok img-git "$key"; then log "image git: cached"; return; fi
+  log "image git: building with mmdebstrap (about 1 min)"
+  debian_image git git,ca-certificates -- -cmd git -cmd --help
+  stamp_set img-git "$key"
+  log "image git: built"
+}
+
 build_go_sdk() {
   local out=$IMAGES_DIR/go-sdk key
   key=$(recipe_key build_go_sdk)-$(key_of "$DAGGER_BIN/codegen" <(go version))
@@ -142,7 +154,8 @@ case "${1:-all}" in
   busybox) build_busybox ;;
   maven) build_maven ;;
   shellcheck) build_shellcheck ;;
+  git) build_git ;;
   go-sdk) build_go_sdk ;;
-  all) build_busybox; build_maven; build_shellcheck; build_go_sdk ;;
+  all) build_busybox; build_maven; build_shellcheck; build_git; build_go_sdk ;;
   *) die "unknown image ${1}" ;;
 esac
