@@ -1,71 +1,133 @@
 // Command dockerlint lints Dockerfiles with BuildKit's own checks (the rules of
-// `docker build --check`) and ShellCheck on every shell-form RUN, and prints the findings as
+// `docker build --check`) and ShellCheck on what a POSIX shell runs, and prints the findings as
 // hadolint's JSON (an array of {line, code, message, column, file, level}), so nightly reports
 // them exactly like hadolint's.
 //
-//	dockerlint [-shellcheck PATH] FILE...
+//	dockerlint [-spec SPEC.json] [-shellcheck PATH] [-notes NOTES.json] [FILE...]
+//	dockerlint -list-bases [-spec SPEC.json] [FILE...]
+//	dockerlint -buildkit-text [-spec SPEC.json] [FILE...]
 //
-// It never contacts a registry: base images resolve to an empty config. Exit status 0 when it
-// could lint every file (findings or not), 2 when a file or ShellCheck could not be run.
+// SPEC.json names the files, the build args each is built with, and the base images' configs
+// (resolved by the caller; nightly reads them through the Dagger engine). dockerlint itself never
+// contacts a registry: a base image it was not given a config for is linted with an empty config,
+// and -notes says so. -list-bases prints the base images BuildKit asks for, for the caller to
+// resolve. -buildkit-text prints BuildKit's checks alone as `docker build --check` does, for
+// comparing with a real BuildKit.
+//
+// Exit status 0 when every file could be linted (findings or not), 2 when a file or ShellCheck
+// could not be run.
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
+	"sort"
 	"strings"
-
-	"github.com/moby/buildkit/client/llb"
-	"github.com/moby/buildkit/client/llb/sourceresolver"
-	"github.com/moby/buildkit/frontend/dockerfile/dockerfile2llb"
-	"github.com/moby/buildkit/frontend/dockerfile/instructions"
-	"github.com/moby/buildkit/frontend/dockerfile/parser"
-	"github.com/opencontainers/go-digest"
 )
 
-// finding is hadolint's JSON shape.
-type finding struct {
-	Line    int    `json:"line"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Column  int    `json:"column"`
-	File    string `json:"file"`
-	Level   string `json:"level"`
+// Spec is what to lint and with what.
+type Spec struct {
+	Files []FileSpec `json:"files"`
+	// Images are the base images' configs (or why one could not be resolved).
+	Images []BaseImage `json:"images,omitempty"`
+}
+
+// FileSpec is one Dockerfile to lint.
+type FileSpec struct {
+	Path string `json:"path"`
+	// BuildArgs it is built with (nightly passes BASE_IMAGE to an image's versioned Dockerfile).
+	BuildArgs map[string]string `json:"buildArgs,omitempty"`
 }
 
 func main() {
+	specFile := flag.String("spec", "", "JSON spec: files, their build args, base image configs")
 	shellcheck := flag.String("shellcheck", "shellcheck", "ShellCheck binary (empty: skip RUN checks)")
+	notesFile := flag.String("notes", "", "write notes (unresolved base images, RUNs not ShellChecked) to this JSON file")
+	listBases := flag.Bool("list-bases", false, "print the base images BuildKit resolves, as JSON, and exit")
+	buildkitText := flag.Bool("buildkit-text", false, "print BuildKit's checks as `docker build --check` does, and exit")
 	flag.Parse()
-	if flag.NArg() == 0 {
-		fmt.Fprintln(os.Stderr, "usage: dockerlint [-shellcheck PATH] FILE...")
+
+	var spec Spec
+	if *specFile != "" {
+		dt, err := os.ReadFile(*specFile)
+		if err != nil {
+			fail(err)
+		}
+		if err := json.Unmarshal(dt, &spec); err != nil {
+			fail(fmt.Errorf("reading %s: %w", *specFile, err))
+		}
+	}
+	for _, f := range flag.Args() {
+		spec.Files = append(spec.Files, FileSpec{Path: f})
+	}
+	if len(spec.Files) == 0 {
+		fmt.Fprintln(os.Stderr, "usage: dockerlint [-spec SPEC.json] [-shellcheck PATH] [-notes NOTES.json] [-list-bases] [-buildkit-text] [FILE...]")
 		os.Exit(2)
 	}
+	res, err := newResolver(spec.Images)
+	if err != nil {
+		fail(err)
+	}
+
 	all := []finding{}
-	for _, file := range flag.Args() {
-		dt, err := os.ReadFile(file)
+	var notes []string
+	for _, fs := range spec.Files {
+		dt, err := os.ReadFile(fs.Path)
 		if err != nil {
 			fail(err)
 		}
-		fs, err := buildkitChecks(file, dt)
+		results, err := lintBuildKit(fs.Path, dt, fs.BuildArgs, res)
 		if err != nil {
-			fail(err)
+			fail(fmt.Errorf("linting %s: %w", fs.Path, err))
 		}
-		all = append(all, fs...)
+		if *listBases {
+			continue
+		}
+		if *buildkitText {
+			if err := printBuildKit(os.Stdout, results); err != nil {
+				fail(err)
+			}
+			continue
+		}
+		df, perr := parseDockerfile(dt, fs.BuildArgs, res)
+		if perr != nil {
+			df = nil // BuildKit's checks already report a Dockerfile that does not parse
+		}
+		all = append(all, buildkitFindings(fs.Path, results, df, fs.BuildArgs)...)
+		if df == nil {
+			continue
+		}
+		notes = append(notes, fileNotes(fs.Path, df)...)
 		if *shellcheck != "" {
-			fs, err := shellChecks(file, dt, *shellcheck)
+			scripts, skips := shellScripts(df)
+			notes = append(notes, skipNotes(fs.Path, skips)...)
+			found, err := shellFindings(fs.Path, scripts, *shellcheck)
 			if err != nil {
 				fail(err)
 			}
-			all = append(all, fs...)
+			all = append(all, found...)
 		}
 	}
-	enc := json.NewEncoder(os.Stdout)
-	if err := enc.Encode(all); err != nil {
+	if *buildkitText {
+		return
+	}
+	var out any = all
+	if *listBases {
+		out = res.bases()
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(out); err != nil {
 		fail(err)
+	}
+	if *notesFile != "" {
+		if notes == nil {
+			notes = []string{}
+		}
+		dt, _ := json.Marshal(notes)
+		if err := os.WriteFile(*notesFile, dt, 0o644); err != nil {
+			fail(err)
+		}
 	}
 }
 
@@ -74,134 +136,41 @@ func fail(err error) {
 	os.Exit(2)
 }
 
-// offlineResolver answers every base image with an empty linux/amd64 config: linting must not
-// reach a registry.
-type offlineResolver struct{}
-
-func (offlineResolver) ResolveImageConfig(_ context.Context, ref string, _ sourceresolver.Opt) (string, digest.Digest, []byte, error) {
-	return ref, digest.FromString(ref), []byte(`{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers"}}`), nil
+// fileNotes says which base images of a file were linted with an empty config.
+func fileNotes(file string, df *dockerfile) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, st := range df.stages {
+		if st.Unresolved == "" || st.Parent >= 0 || seen[st.Unresolved] {
+			continue
+		}
+		seen[st.Unresolved] = true
+		n := fmt.Sprintf("%s:%d: %s: linted with an empty config (no environment, user or working directory)", file, st.Line, st.Unresolved)
+		if st.Guessed {
+			n += "; its name says Windows, so its RUN lines are taken to run under cmd, as on Windows"
+		}
+		out = append(out, n)
+	}
+	return out
 }
 
-// buildkitChecks runs BuildKit's Dockerfile checks (warnings) and reports a Dockerfile BuildKit
-// cannot parse as an error.
-func buildkitChecks(file string, dt []byte) ([]finding, error) {
-	scratch := llb.Scratch()
-	sm := llb.NewSourceMap(&scratch, file, "Dockerfile", dt)
-	sm.Definition = &llb.Definition{} // DockerfileLint needs one; nothing is solved
-	res, err := dockerfile2llb.DockerfileLint(context.Background(), dt, dockerfile2llb.ConvertOpt{
-		SourceMap:    sm,
-		MetaResolver: offlineResolver{},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("linting %s: %w", file, err)
-	}
-	var out []finding
-	for _, w := range res.Warnings {
-		f := finding{File: file, Code: w.RuleName, Level: "warning", Message: w.Detail}
-		if w.URL != "" {
-			f.Message += " (" + w.URL + ")"
+// skipNotes says, per reason, which RUN lines ShellCheck did not see (exec form is not worth a note).
+func skipNotes(file string, skips []skipped) []string {
+	byReason := map[string][]string{}
+	var reasons []string
+	for _, s := range skips {
+		if strings.HasPrefix(s.Reason, "exec form") {
+			continue
 		}
-		if w.Location != nil && len(w.Location.Ranges) > 0 {
-			f.Line = int(w.Location.Ranges[0].Start.Line)
-			f.Column = int(w.Location.Ranges[0].Start.Character) + 1
+		if _, ok := byReason[s.Reason]; !ok {
+			reasons = append(reasons, s.Reason)
 		}
-		out = append(out, f)
+		byReason[s.Reason] = append(byReason[s.Reason], fmt.Sprint(s.Line))
 	}
-	if res.Error != nil {
-		f := finding{File: file, Code: "BuildKitParse", Level: "error", Message: res.Error.Message, Line: 1, Column: 1}
-		if len(res.Error.Location.Ranges) > 0 {
-			f.Line = int(res.Error.Location.Ranges[0].Start.Line)
-		}
-		out = append(out, f)
+	sort.Strings(reasons)
+	var out []string
+	for _, r := range reasons {
+		out = append(out, fmt.Sprintf("%s: RUN at line(s) %s not ShellChecked: %s", file, strings.Join(byReason[r], ", "), r))
 	}
-	return out, nil
-}
-
-type shellcheckOutput struct {
-	Comments []struct {
-		Line, Column int
-		Level        string
-		Code         int
-		Message      string
-	} `json:"comments"`
-}
-
-// shellChecks runs ShellCheck on each shell-form RUN (and RUN heredoc), in the shell the
-// Dockerfile's SHELL instruction names (sh unless it names bash, dash or ksh).
-func shellChecks(file string, dt []byte, shellcheck string) ([]finding, error) {
-	ast, err := parser.Parse(bytes.NewReader(dt))
-	if err != nil {
-		return nil, nil // BuildKit's checks already report a Dockerfile that does not parse
-	}
-	var out []finding
-	shell := "sh"
-	for _, node := range ast.AST.Children {
-		switch strings.ToLower(node.Value) {
-		case "from":
-			shell = "sh"
-		case "shell":
-			shell = shellDialect(node)
-		case "run":
-			inst, err := instructions.ParseInstruction(node)
-			if err != nil {
-				continue
-			}
-			run, ok := inst.(*instructions.RunCommand)
-			if !ok || !run.PrependShell {
-				continue // exec form runs no shell
-			}
-			scripts := []struct {
-				text string
-				line int
-			}{{strings.Join(run.CmdLine, " "), node.StartLine}}
-			if len(run.Files) > 0 {
-				scripts = scripts[:0]
-				for _, f := range run.Files {
-					scripts = append(scripts, struct {
-						text string
-						line int
-					}{f.Data, node.StartLine + 1})
-				}
-			}
-			for _, s := range scripts {
-				fs, err := runShellcheck(shellcheck, shell, s.text)
-				if err != nil {
-					return nil, fmt.Errorf("%s:%d: %w", file, node.StartLine, err)
-				}
-				for _, c := range fs.Comments {
-					out = append(out, finding{File: file, Line: s.line + c.Line - 1, Column: c.Column,
-						Code: fmt.Sprintf("SC%d", c.Code), Level: c.Level, Message: c.Message})
-				}
-			}
-		}
-	}
-	return out, nil
-}
-
-func shellDialect(node *parser.Node) string {
-	for n := node.Next; n != nil; n = n.Next {
-		for _, d := range []string{"bash", "dash", "ksh"} {
-			if strings.HasSuffix(n.Value, "/"+d) || n.Value == d {
-				return d
-			}
-		}
-	}
-	return "sh"
-}
-
-func runShellcheck(bin, shell, script string) (shellcheckOutput, error) {
-	cmd := exec.Command(bin, "--shell="+shell, "--format=json1", "-")
-	cmd.Stdin = strings.NewReader(script + "\n")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	// ShellCheck exits 1 when it has findings; anything else is a failure to run.
-	if ee, ok := err.(*exec.ExitError); err != nil && !(ok && ee.ExitCode() == 1) {
-		return shellcheckOutput{}, fmt.Errorf("running %s: %v: %s", bin, err, strings.TrimSpace(stderr.String()))
-	}
-	var out shellcheckOutput
-	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
-		return shellcheckOutput{}, fmt.Errorf("reading ShellCheck's JSON: %w", err)
-	}
-	return out, nil
+	return out
 }
