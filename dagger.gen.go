@@ -996,7 +996,14 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg shellcheckImage", err))
 				}
 			}
-			return New(source, mavenImage, mavenArgs, mavenCache, apiDockerfile, apiArtifact, apiBaseImage, uiDockerfile, uiAssets, uiBaseImage, linter, lintThreshold, hadolintConfig, hadolintImage, golangImage, shellcheckImage), nil
+			var gitImage string
+			if inputArgs["gitImage"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["gitImage"]), &gitImage)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg gitImage", err))
+				}
+			}
+			return New(source, mavenImage, mavenArgs, mavenCache, apiDockerfile, apiArtifact, apiBaseImage, uiDockerfile, uiAssets, uiBaseImage, linter, lintThreshold, hadolintConfig, hadolintImage, golangImage, shellcheckImage, gitImage), nil
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 
 	"dagger/nightly/ci"
+	"dagger/nightly/ci/plan"
 	"dagger/nightly/internal/dagger"
 )
 
@@ -28,6 +29,8 @@ type Nightly struct {
 	Images []*ImageSource
 	// Dockerfile linting, which also gates publish
 	Linting *LintSettings
+	// Image with git and a POSIX shell, where the GitOps stage runs
+	GitImage string
 }
 
 // LintSettings choose the Dockerfile linter and its images.
@@ -104,14 +107,17 @@ func New(
 	// hadolint image (pinned public reference)
 	// +default="hadolint/hadolint:v2.12.0-debian"
 	hadolintImage string,
-	// Go image that builds the buildkit linter (pinned public reference)
+	// Go image that builds the module's Go tools: the buildkit linter, the forge client (pinned public reference)
 	// +default="golang:1.26.8-bookworm"
 	golangImage string,
 	// Image with ShellCheck, where the buildkit linter runs (pinned public reference)
 	// +default="koalaman/shellcheck-alpine:v0.10.0"
 	shellcheckImage string,
+	// Image with git and a POSIX shell, where the GitOps stage clones, commits and pushes (pinned public reference)
+	// +default="alpine/git:v2.49.1"
+	gitImage string,
 ) *Nightly {
-	return &Nightly{Source: source, MavenImage: mavenImage, MavenArgs: mavenArgs, MavenCache: mavenCache,
+	return &Nightly{Source: source, MavenImage: mavenImage, MavenArgs: mavenArgs, MavenCache: mavenCache, GitImage: gitImage,
 		Linting: &LintSettings{Linter: linter, Threshold: lintThreshold, Config: hadolintConfig,
 			HadolintImage: hadolintImage, GolangImage: golangImage, ShellcheckImage: shellcheckImage},
 		Images: []*ImageSource{
@@ -520,4 +526,58 @@ func (m *Nightly) lint(ctx context.Context) (*ci.LintRun, error) {
 		return nil, err
 	}
 	return ci.Lint(ctx, m.Source, contexts, m.lintOpts())
+}
+
+// Commit the stack file to the deployment repository (the seed's GitOps step): to the base branch
+// (direct), or to deployment-<gitCommitId> with a pull request to the base branch; prints what it
+// did as YAML; never cached
+// +cache="never"
+func (m *Nightly) Gitops(ctx context.Context,
+	// The deployment repository's HTTP(S) URL, e.g. https://github.com/OWNER/NAME.git; for a forge on
+	// your machine, any host name (e.g. http://gitea:3000/OWNER/NAME.git) with --forge-service
+	repositoryUrl string,
+	// A token that may push to the repository and open pull requests
+	token *dagger.Secret,
+	// The stack file to commit (stack-config's Pulumi.<stack>.yaml)
+	stackFile *dagger.File,
+	// The full source commit the nightly built (e.g. $(git rev-parse HEAD)); names the commit and the branch
+	commit string,
+	// The image tag the nightly deployed (e.g. 3.0.0-nightly); named in the commit message
+	imageTag string,
+	// The stack file's path in the repository
+	// +default="Pulumi.nightly.yaml"
+	path string,
+	// The branch the deployment lands on
+	// +default="master"
+	base string,
+	// direct (commit to the base branch) or pull-request (push deployment-<gitCommitId>, open a pull request)
+	// +default="direct"
+	mode string,
+	// Author and committer, as "Name <email>"
+	// +default="nightly <nightly@localhost>"
+	author string,
+	// The forge's API, for pull requests: github, gitea, or auto (github.com is GitHub; a host naming
+	// gitea or forgejo, and codeberg.org, are Gitea)
+	// +default="auto"
+	forge string,
+	// A service to reach the forge through, bound under the URL's host name (a forge on your machine: tcp://localhost:PORT)
+	// +optional
+	forgeService *dagger.Service,
+	// Clone, commit and show the diff and what would be pushed; push nothing, open nothing
+	// +optional
+	dryRun bool,
+	// Pushes after the first when the branch moved (fetch, rebase, push again) or the forge faltered
+	// +default=3
+	retries int,
+) (string, error) {
+	out, err := ci.Gitops(ctx, ci.GitopsOpts{
+		GitopsInput: plan.GitopsInput{RepositoryURL: repositoryUrl, Forge: forge, StackPath: path, Base: base,
+			Mode: mode, Commit: commit, ImageTag: imageTag, Author: author},
+		Token: token, StackFile: stackFile, Service: forgeService,
+		GitImage: m.GitImage, GolangImage: m.Linting.GolangImage, DryRun: dryRun, Retries: retries,
+	})
+	if err != nil {
+		return "", err
+	}
+	return out.Render(), nil
 }
