@@ -23,6 +23,9 @@ for p in /proc/[0-9]*; do
   fi
 done
 ip link show "${TB_NET_NAME}0" >/dev/null 2>&1 && complain "bridge ${TB_NET_NAME}0 exists"
+for port in "$TB_DOCKERHUB_PORT" "$TB_FAULTY_PORT" "$TB_FAULTY_CONTROL_PORT"; do
+  if ss -Hltn "sport = :$port" | grep -q .; then complain "something still listens on port $port"; fi
+done
 for t in filter nat; do
   if iptables -t "$t" -S | grep -F -e "${TB_NET_NAME}0" -e "$TB_NET_CIDR" >/dev/null; then
     complain "iptables -t $t has rules naming ${TB_NET_NAME}0 or $TB_NET_CIDR"

@@ -44,6 +44,7 @@ for _ in 1 2 3; do
   kill -KILL $pids 2>/dev/null || true
   sleep 0.5
 done
+# The registries, nginx and regfront's fronts (testbed/regfront.sh) all leave registry-*.pid.
 for f in "$S"/registry-*.pid; do
   [ -f "$f" ] && stop_pid "$(cat "$f")" 5
 done

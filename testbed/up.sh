@@ -43,6 +43,9 @@ head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$NIGHTLY_STATE/hub-password"
 htpasswd -Bbn "$TB_HUB_USER" "$(cat "$NIGHTLY_STATE/hub-password")" >"$NIGHTLY_STATE/hub.htpasswd"
 umask 022
 bash "$TB_ROOT/testbed/registry.sh" start hub "$TB_HUB_PORT" "$NIGHTLY_STATE/hub-registry" "$NIGHTLY_STATE/hub.htpasswd"
+# A registry with Docker Hub's token auth (401 for missing repositories), and the fault proxy in
+# front of the hub; testbed/regfront/main.go says what each reproduces.
+bash "$TB_ROOT/testbed/regfront.sh" start
 
 bash "$TB_ROOT/testbed/maven-repo.sh" start
 bash "$TB_ROOT/testbed/engine.sh" start
@@ -58,6 +61,13 @@ export NIGHTLY_TESTBED_HUB=127.0.0.1:$TB_HUB_PORT
 export NIGHTLY_TESTBED_HUB_USER=$TB_HUB_USER
 export NIGHTLY_TESTBED_HUB_PASSWORD_FILE=$NIGHTLY_STATE/hub-password
 export NIGHTLY_TESTBED_HUB_LOG=$NIGHTLY_STATE/registry-hub.log
+export NIGHTLY_TESTBED_DOCKERHUB=127.0.0.1:$TB_DOCKERHUB_PORT
+export NIGHTLY_TESTBED_DOCKERHUB_USER=$TB_DOCKERHUB_USER
+export NIGHTLY_TESTBED_DOCKERHUB_PASSWORD_FILE=$NIGHTLY_STATE/dockerhub-password
+export NIGHTLY_TESTBED_DOCKERHUB_LOG=$NIGHTLY_STATE/regfront-dockerhub.log
+export NIGHTLY_TESTBED_FAULTY=127.0.0.1:$TB_FAULTY_PORT
+export NIGHTLY_TESTBED_FAULTY_CONTROL=127.0.0.1:$TB_FAULTY_CONTROL_PORT
+export NIGHTLY_TESTBED_FAULTY_LOG=$NIGHTLY_STATE/regfront-faulty.log
 export NIGHTLY_TESTBED_MAVEN_PORT=$TB_MAVEN_PORT
 export NIGHTLY_TESTBED_MAVEN_USER=$TB_MAVEN_USER
 export NIGHTLY_TESTBED_MAVEN_PASSWORD_FILE=$NIGHTLY_STATE/maven-password
