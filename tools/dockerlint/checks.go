@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime"
 	"sort"
 	"strings"
 
@@ -27,7 +28,13 @@ type finding struct {
 
 // lintBuildKit runs BuildKit's own Dockerfile checks (dockerfile2llb.DockerfileLint, the rules of
 // `docker build --check`) with buildArgs and base image configs from res.
+//
+// It runs on one OS thread: BuildKit v0.34.2 resolves base images in parallel goroutines that
+// append their InvalidBaseImagePlatform warnings to one slice without a lock (a data race the race
+// detector shows), so a Dockerfile with two such stages sometimes lost one. The resolver answers
+// from memory at once, so with one thread each goroutine finishes before the next one runs.
 func lintBuildKit(file string, dt []byte, buildArgs map[string]string, res *resolver) (*lint.LintResults, error) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	scratch := llb.Scratch()
 	sm := llb.NewSourceMap(&scratch, file, "Dockerfile", dt)
 	sm.Definition = &llb.Definition{} // DockerfileLint needs one; nothing is solved

@@ -151,3 +151,20 @@ func TestBadImageConfig(t *testing.T) {
 		t.Errorf("newResolver(bad config) = %v, want an error naming the image", err)
 	}
 }
+
+// TestNoWarningLostToBuildKitsRace: two stages on base images of the wrong platform give two
+// InvalidBaseImagePlatform warnings, every time (BuildKit appends them from parallel goroutines).
+func TestNoWarningLostToBuildKitsRace(t *testing.T) {
+	res, _ := newResolver(testImages)
+	df := []byte("FROM mcr.microsoft.com/windows/servercore:ltsc2022 AS a\nFROM mcr.microsoft.com/windows/servercore:ltsc2022 AS b\n" +
+		"FROM mcr.microsoft.com/windows/servercore:ltsc2022 AS c\nFROM mcr.microsoft.com/windows/servercore:ltsc2022\n")
+	for i := 0; i < 300; i++ {
+		r, err := lintBuildKit("Dockerfile", df, nil, res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Warnings) != 4 {
+			t.Fatalf("run %d: %d warnings, want 4", i, len(r.Warnings))
+		}
+	}
+}
