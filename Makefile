@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 GO_TEST_FLAGS ?= -count=1
 
-.PHONY: help demo test unit e2e bench testbed testbed-down testbed-check-clean testbed-clean lint generate
+.PHONY: help demo test unit e2e bench lint-reference testbed testbed-down testbed-check-clean testbed-clean lint generate
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -18,12 +18,16 @@ test: ## Run every test: pure unit tests, then end-to-end tests on the test bed
 unit: ## Pure-logic tests, no engine needed
 	go vet ./...
 	go test $(GO_TEST_FLAGS) ./...
+	cd tools/dockerlint && go vet ./... && go test $(GO_TEST_FLAGS) ./...
 
 e2e: ## End-to-end tests; needs the test bed up and .testbed/env sourced (see `make test`)
 	cd testbed && go vet ./... && go test $(GO_TEST_FLAGS) -timeout 40m -v ./e2e/... 2>&1 | tee ../.e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+\S+_test.go)' ; exit $${PIPESTATUS[0]}
 
 bench: ## Benchmarks on the test bed (Maven cold vs warm, surefire fork); numbers go in the README
 	@bash testbed/with.sh bash -c 'cd testbed && go test -run=NONE -bench=. -benchtime=3x -timeout 60m ./bench/...'
+
+lint-reference: ## Compare the buildkit linter with a real BuildKit (buildkitd v0.34.2) on fixtures/lint-corpus; the table goes in the README
+	@bash testbed/with.sh bash testbed/lint-reference.sh
 
 testbed: ## Build what is missing (cached in $NIGHTLY_CACHE) and start the test bed
 	@bash testbed/up.sh
