@@ -23,7 +23,7 @@ for p in /proc/[0-9]*; do
   fi
 done
 ip link show "${TB_NET_NAME}0" >/dev/null 2>&1 && complain "bridge ${TB_NET_NAME}0 exists"
-for port in "$TB_DOCKERHUB_PORT" "$TB_FAULTY_PORT" "$TB_FAULTY_CONTROL_PORT"; do
+for port in "$TB_DOCKERHUB_PORT" "$TB_FAULTY_PORT" "$TB_FAULTY_CONTROL_PORT" "$TB_GITEA_PORT"; do
   if ss -Hltn "sport = :$port" | grep -q .; then complain "something still listens on port $port"; fi
 done
 for t in filter nat; do

@@ -18,6 +18,10 @@ DAGGER_VERSION=${DAGGER_VERSION:-v0.19.10}
 TB_MIRROR_PORT=${TB_MIRROR_PORT:-47500}
 TB_HUB_PORT=${TB_HUB_PORT:-47501}
 TB_MAVEN_PORT=${TB_MAVEN_PORT:-47502}
+# The forge of the GitOps stage (testbed/gitea.sh: Gitea) and its admin user.
+TB_GITEA_PORT=${TB_GITEA_PORT:-47530}
+TB_GITEA_USER=${TB_GITEA_USER:-nightly}
+export TB_GITEA_PORT TB_GITEA_USER
 # The registry that authenticates like Docker Hub (token auth), and the fault-injecting proxy in
 # front of the hub with its control API (testbed/regfront.sh).
 TB_DOCKERHUB_PORT=${TB_DOCKERHUB_PORT:-47503}

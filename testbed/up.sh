@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # up.sh: builds (or reuses from $NIGHTLY_CACHE) everything the test bed needs and starts it:
 # the docker.io mirror registry, the authenticated registry standing in for Docker Hub, the Maven
-# repository server, and the Dagger engine. Writes $NIGHTLY_STATE/env for clients. Idempotent: does nothing when already up.
+# repository server, the Gitea forge, and the Dagger engine. Writes $NIGHTLY_STATE/env for clients. Idempotent: does nothing when already up.
 # shellcheck source=testbed/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -19,10 +19,14 @@ mkdir -p "$NIGHTLY_CACHE" "$NIGHTLY_STATE"
 # The two slow, independent builds run side by side: Go compiles, mmdebstrap downloads.
 bash "$TB_ROOT/testbed/build-dagger.sh" &
 dagger_pid=$!
+bash "$TB_ROOT/testbed/build-gitea.sh" &
+gitea_pid=$!
 bash "$TB_ROOT/testbed/build-images.sh" busybox
 bash "$TB_ROOT/testbed/build-images.sh" maven
 bash "$TB_ROOT/testbed/build-images.sh" shellcheck
+bash "$TB_ROOT/testbed/build-images.sh" git
 wait "$dagger_pid" || die "building dagger failed"
+wait "$gitea_pid" || die "building gitea failed"
 bash "$TB_ROOT/testbed/build-images.sh" go-sdk
 
 # The mirror keeps its data in the cache: a warm start pushes nothing.
@@ -36,6 +40,8 @@ push maven library/eclipse-temurin:17.0.13_11-jre
 # The buildkit linter: built in a Go image, run in a ShellCheck image.
 push go-sdk library/golang:1.26.8-bookworm
 push shellcheck koalaman/shellcheck-alpine:v0.10.0
+# The GitOps stage clones, commits and pushes in a git image.
+push git alpine/git:v2.49.1
 
 # "Docker Hub": basic auth with a password made for this run only.
 umask 077
@@ -48,6 +54,7 @@ bash "$TB_ROOT/testbed/registry.sh" start hub "$TB_HUB_PORT" "$NIGHTLY_STATE/hub
 bash "$TB_ROOT/testbed/regfront.sh" start
 
 bash "$TB_ROOT/testbed/maven-repo.sh" start
+bash "$TB_ROOT/testbed/gitea.sh" start
 bash "$TB_ROOT/testbed/engine.sh" start
 
 cat >"$NIGHTLY_STATE/env" <<ENV
@@ -71,5 +78,9 @@ export NIGHTLY_TESTBED_FAULTY_LOG=$NIGHTLY_STATE/regfront-faulty.log
 export NIGHTLY_TESTBED_MAVEN_PORT=$TB_MAVEN_PORT
 export NIGHTLY_TESTBED_MAVEN_USER=$TB_MAVEN_USER
 export NIGHTLY_TESTBED_MAVEN_PASSWORD_FILE=$NIGHTLY_STATE/maven-password
+export NIGHTLY_TESTBED_GITEA=127.0.0.1:$TB_GITEA_PORT
+export NIGHTLY_TESTBED_GITEA_USER=$TB_GITEA_USER
+export NIGHTLY_TESTBED_GITEA_TOKEN_FILE=$NIGHTLY_STATE/gitea-token
+export NIGHTLY_TESTBED_ENGINE_STATE=$ENGINE_ROOT
 ENV
 log "up in $(($(date +%s) - start)) s; clients: source $NIGHTLY_STATE/env"
