@@ -5,7 +5,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PKGS=(runc containernetworking-plugins dnsmasq-base iptables iproute2 procps openssl ca-certificates
   util-linux git curl busybox-static docker-registry apache2-utils mmdebstrap skopeo
-  nginx shellcheck)
+  nginx shellcheck
+  # The deploy stage's cluster store and Pulumi state backend (testbed/k8s.sh, pulumi-state.sh).
+  etcd-server postgresql)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
