@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -94,6 +96,24 @@ func TestPickArtifact(t *testing.T) {
 		}
 		if err != nil || got != tt.want {
 			t.Errorf("PickArtifact(%q) = %q, %v, want %q", tt.matches, got, err, tt.want)
+		}
+	}
+}
+
+func TestPrepareDockerfileOnTheFixtures(t *testing.T) {
+	tests := []struct{ file, base, want string }{
+		{"product/docker/management-api/Dockerfile", "eclipse-temurin:17.0.13_11-jre", "\nARG BASE_IMAGE=eclipse-temurin:17.0.13_11-jre\nFROM ${BASE_IMAGE}\n"},
+		{"nested-layout/docker/management-api/Dockerfile", "registry.local/jre:17", "\narg BASE_IMAGE=registry.local/jre:17 \\\n    APP_HOME=/opt/platform\nfrom ${BASE_IMAGE}\n"},
+		{"nested-layout/docker/webui/Dockerfile", "registry.local/busybox:1", "\nARG WEB_ROOT=/www BASE_IMAGE=registry.local/busybox:1\nFROM ${BASE_IMAGE}\n"},
+	}
+	for _, tt := range tests {
+		b, err := os.ReadFile(filepath.Join("..", "..", "fixtures", tt.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := PrepareDockerfile(string(b), tt.base)
+		if err != nil || !strings.Contains(got, tt.want) {
+			t.Errorf("PrepareDockerfile(%s) = %q, %v, want it to contain %q", tt.file, got, err, tt.want)
 		}
 	}
 }

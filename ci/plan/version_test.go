@@ -3,6 +3,9 @@ package plan
 import (
 	"errors"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -135,8 +138,8 @@ func TestResolveModule(t *testing.T) {
 		{"nested module, relativePath", tree{"pom.xml": ciFriendlyRoot, "services/api/pom.xml": strings.Replace(ciFriendlyChild, "</version></parent>", "</version><relativePath>../../pom.xml</relativePath></parent>", 1)}, "services/api", nil, "3.0.0-SNAPSHOT", "io.x:api"},
 		{"relativePath to a folder", tree{"pom.xml": ciFriendlyRoot, "services/api/pom.xml": strings.Replace(ciFriendlyChild, "</version></parent>", "</version><relativePath>../..</relativePath></parent>", 1)}, "services/api", nil, "3.0.0-SNAPSHOT", "io.x:api"},
 		{"../pom.xml is another project: not the parent", tree{
-			"pom.xml":          `<project><groupId>io.x</groupId><artifactId>aggregator</artifactId><version>9.9.9</version><properties><revision>9.9.9</revision></properties></project>`,
-			"api/pom.xml":      `<project><parent><groupId>org.springframework.boot</groupId><artifactId>spring-boot-starter-parent</artifactId><version>3.2.0</version></parent><groupId>io.x</groupId><artifactId>api</artifactId></project>`,
+			"pom.xml":           `<project><groupId>io.x</groupId><artifactId>aggregator</artifactId><version>9.9.9</version><properties><revision>9.9.9</revision></properties></project>`,
+			"api/pom.xml":       `<project><parent><groupId>org.springframework.boot</groupId><artifactId>spring-boot-starter-parent</artifactId><version>3.2.0</version></parent><groupId>io.x</groupId><artifactId>api</artifactId></project>`,
 			".mvn/maven.config": ""}, "api", nil, "3.2.0", "io.x:api"},
 		{"empty relativePath: parent from a repository", tree{
 			"pom.xml":     `<project><groupId>io.x</groupId><artifactId>parent</artifactId><version>1.0.0</version><properties><revision>1.0.0</revision></properties></project>`,
@@ -336,5 +339,55 @@ func TestCheckBuiltVersion(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// fixtureTree reads fixtures/<base> with overlays laid over it, as the e2e tests copy them.
+func fixtureTree(t *testing.T, layers ...string) ReadFile {
+	t.Helper()
+	return func(p string) ([]byte, bool, error) {
+		for i := len(layers) - 1; i >= 0; i-- {
+			b, err := os.ReadFile(filepath.Join("..", "..", "fixtures", layers[i], filepath.FromSlash(p)))
+			if err == nil {
+				return b, true, nil
+			}
+			if !errors.Is(err, fs.ErrNotExist) {
+				return nil, false, err
+			}
+		}
+		return nil, false, nil
+	}
+}
+
+// The versions Maven 3.8.7 (the test bed's Maven image) printed building each fixture with
+// `mvn clean package`, and what it packaged where: the resolver must agree.
+func TestResolveModuleAgreesWithMavenOnTheFixtures(t *testing.T) {
+	tests := []struct {
+		layers []string
+		ship   string
+		args   []string
+		module string
+		want   string
+	}{
+		{[]string{"product"}, "management-api/target/*.jar", nil, "management-api", "3.0.0-SNAPSHOT"},
+		{[]string{"product"}, "webui/target/classes/webui", nil, "webui", "3.0.0-SNAPSHOT"},
+		{[]string{"product", "ci-friendly"}, "management-api/target/*.jar", nil, "management-api", "3.1.0-SNAPSHOT"},
+		{[]string{"product", "ci-friendly"}, "webui/target/classes/webui", []string{"-Drevision=3.2.0", "-Dsha1=-abc"}, "webui", "3.2.0-abc-SNAPSHOT"},
+		{[]string{"product", "latin1-pom"}, "management-api/target/*.jar", nil, "management-api", "3.0.0-SNAPSHOT"},
+		{[]string{"nested-layout"}, "services/management-api/target/management-api.jar", nil, "services/management-api", "3.0.0-SNAPSHOT"},
+		{[]string{"nested-layout"}, "services/webui/target/classes/webui", nil, "services/webui", "3.0.0-SNAPSHOT"},
+		{[]string{"nested-layout"}, "services/target/x.jar", nil, "services", "0.9.0-SNAPSHOT"},
+	}
+	for _, tt := range tests {
+		read := fixtureTree(t, tt.layers...)
+		dir, err := OwningModule(read, tt.ship)
+		if err != nil || dir != tt.module {
+			t.Errorf("%v: OwningModule(%q) = %q, %v, want %q", tt.layers, tt.ship, dir, err, tt.module)
+			continue
+		}
+		m, err := ResolveModule(read, dir, tt.args)
+		if err != nil || m.Version.POM != tt.want {
+			t.Errorf("%v: ResolveModule(%q, %q) = %q, %v, want %q", tt.layers, dir, tt.args, m.Version.POM, err, tt.want)
+		}
 	}
 }
