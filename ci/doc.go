@@ -6,9 +6,10 @@
 //	maven.go     the Maven toolchain; mvn clean test and mvn clean deploy (steps 1-2)
 //	contexts.go  mvn package and one Docker build context per image (step 3)
 //	lint.go      hadolint or BuildKit's checks + ShellCheck on every Dockerfile (step 4)
-//	images.go    image builds with OCI labels (step 5)
-//	promote.go   push under commit tags, promote to X.Y.Z-nightly by manifest copy, rollback (step 5)
-//	registry.go  the registry client behind promotion (go-containerregistry)
+//	images.go    image builds with OCI labels, exported and made reproducible (step 5)
+//	promote.go   push under immutable commit tags, converge X.Y.Z-nightly/-previous (safe when
+//	             publishes overlap), rollback (step 5); the protocol is ci/plan/converge.go
+//	registry.go  the registry client (ci/registry: login, retries, manifest copies, pushes)
 //
 // Errors that wrap a Dagger API error are formatted with %v, not %w: the module runtime returns a
 // wrapped GraphQL error's own message (to keep its extensions), which would drop the context that

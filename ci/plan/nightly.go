@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -169,4 +170,58 @@ var authPushRE = regexp.MustCompile(`(?i)\b(401|403)\b|unauthorized|forbidden|de
 // IsTransientPushError says whether a failed image push is worth retrying.
 func IsTransientPushError(msg string) bool {
 	return !authPushRE.MatchString(msg) && transientPushRE.MatchString(msg)
+}
+
+var (
+	// A repository path component, as the OCI distribution spec defines it.
+	componentRE = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
+	hostRE      = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$`)
+)
+
+// ParseNamespace splits REGISTRY/NAMESPACE (docker.io/graviteeio, 127.0.0.1:5000/team/apps) and
+// checks both parts, so a bad reference fails before any build work: the host must be a host
+// name (with a dot, a port, or localhost) with a port in 1-65535, everything lower-case, and no
+// empty path component.
+func ParseNamespace(ref string) (host, namespace string, err error) {
+	bad := func(why string) (string, string, error) {
+		return "", "", fmt.Errorf("registry namespace %q: %s (want REGISTRY/NAMESPACE, e.g. docker.io/graviteeio)", ref, why)
+	}
+	host, namespace, ok := strings.Cut(strings.TrimSuffix(strings.TrimSpace(ref), "/"), "/")
+	if !ok || host == "" {
+		return bad("no namespace after the registry")
+	}
+	if strings.ToLower(ref) != ref {
+		return bad("must be lower-case")
+	}
+	name, port, hasPort := strings.Cut(host, ":")
+	if hasPort {
+		n, perr := strconv.Atoi(port)
+		if perr != nil || n < 1 || n > 65535 || strings.HasPrefix(port, "0") {
+			return bad(fmt.Sprintf("port %q is not a number in 1-65535", port))
+		}
+	}
+	if !hostRE.MatchString(name) || (!hasPort && !strings.Contains(name, ".") && name != "localhost") {
+		return bad(fmt.Sprintf("%q is not a registry host (a host name with a dot or a port, or localhost)", host))
+	}
+	if err := CheckRepositoryPath(namespace); err != nil {
+		return bad(err.Error())
+	}
+	return host, namespace, nil
+}
+
+// CheckRepositoryPath checks a namespace or repository path: lower-case components of letters,
+// digits and single separators, none empty.
+func CheckRepositoryPath(p string) error {
+	if p == "" {
+		return fmt.Errorf("empty repository path")
+	}
+	for _, c := range strings.Split(p, "/") {
+		if c == "" {
+			return fmt.Errorf("%q has an empty path component", p)
+		}
+		if !componentRE.MatchString(c) {
+			return fmt.Errorf("%q: component %q must be lower-case letters and digits, with single '.', '_', '__' or '-' separators inside", p, c)
+		}
+	}
+	return nil
 }

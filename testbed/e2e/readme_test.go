@@ -1,0 +1,136 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// readmeExample is one `dagger call` line of README.md (continuations joined) and what it must
+// print (after `# →`); skip holds the reason given for a line the test bed cannot run.
+type readmeExample struct {
+	line, command, want, skip string
+}
+
+var (
+	shBlockRE = regexp.MustCompile("(?s)```sh\n(.*?)```")
+	arrowRE   = regexp.MustCompile(`\s+# → (.*)$`)
+	notRunRE  = regexp.MustCompile(`\s+# \((.*not run here.*)\)$`)
+)
+
+// readmeExamples reads every `dagger call` line of the README's sh blocks, in order.
+func readmeExamples(t *testing.T) []readmeExample {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []readmeExample
+	for _, m := range shBlockRE.FindAllStringSubmatch(string(b), -1) {
+		lines := strings.Split(m[1], "\n")
+		for i := 0; i < len(lines); i++ {
+			l := lines[i]
+			for strings.HasSuffix(strings.TrimRight(l, " "), "\\") && i+1 < len(lines) {
+				i++
+				l = strings.TrimSuffix(strings.TrimRight(l, " "), "\\") + " " + strings.TrimSpace(lines[i])
+			}
+			if !strings.HasPrefix(l, "dagger call ") {
+				continue
+			}
+			ex := readmeExample{line: l}
+			switch {
+			case arrowRE.MatchString(l):
+				ex.want = arrowRE.FindStringSubmatch(l)[1]
+				ex.command = arrowRE.ReplaceAllString(l, "")
+			case notRunRE.MatchString(l):
+				ex.skip = notRunRE.FindStringSubmatch(l)[1]
+			default:
+				t.Errorf("README example without `# → what it prints`: %s", l)
+				continue
+			}
+			out = append(out, ex)
+		}
+	}
+	return out
+}
+
+// Every `dagger call` example of the README runs, as a user would type it in their product's
+// repository, and prints what its comment says.
+func TestReadmeExamplesPrintWhatTheySay(t *testing.T) {
+	needTestbed(t)
+	t.Parallel()
+	examples := readmeExamples(t)
+	if len(examples) < 10 {
+		t.Fatalf("found %d README examples, want the whole usage section", len(examples))
+	}
+	// The product's repository: the fixture, two commits.
+	work := fixtureCopy(t)
+	date := "2026-11-28T10:00:00Z"
+	git := func(args ...string) {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = work
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=e2e", "GIT_AUTHOR_EMAIL=e2e@example.com",
+			"GIT_COMMITTER_NAME=e2e", "GIT_COMMITTER_EMAIL=e2e@example.com",
+			"GIT_AUTHOR_DATE="+date, "GIT_COMMITTER_DATE="+date)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	git("init", "-q", "-b", "main")
+	git("add", "-A")
+	git("commit", "-q", "-m", "first")
+	h := newHub(t)
+	maven := newMavenServer(t)
+	env := append(os.Environ(),
+		"DAGGER_MODULE="+repoRoot(t),
+		"MAVEN_URL="+maven.containerURL(), "MAVEN_REPO_OPTS="+maven.serviceArg(),
+		"MAVEN_USER="+maven.user, "MAVEN_PASSWORD="+maven.password,
+		"REGISTRY="+h.host+"/"+h.namespace, "REGISTRY_OPTS=--registry-service=tcp://localhost:"+h.port(),
+		"REGISTRY_USER="+os.Getenv(h.userEnv), "REGISTRY_PASSWORD="+os.Getenv(h.pwEnv))
+	run := func(command string) (string, string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "bash", "-c", strings.Replace(command, "dagger call ", "dagger call --progress=plain ", 1))
+		cmd.Dir, cmd.Env = work, env
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		return out.String(), errb.String(), err
+	}
+	// Something to roll back to: the first commit published, then a second commit for the README's.
+	first := `dagger call --source=. --linter=buildkit publish --commit=$(git rev-parse HEAD) --created=$(git log -1 --format=%cI) --registry=$REGISTRY $REGISTRY_OPTS --username=env:REGISTRY_USER --password=env:REGISTRY_PASSWORD`
+	if out, errs, err := run(first); err != nil {
+		t.Fatalf("publishing the first commit: %v\n%s\n%s", err, out, tail(errs, 30))
+	}
+	os.WriteFile(filepath.Join(work, "CHANGES.txt"), []byte("second\n"), 0o644)
+	date = "2026-11-29T10:00:00Z"
+	git("add", "-A")
+	git("commit", "-q", "-m", "second")
+
+	for _, ex := range examples {
+		if ex.skip != "" {
+			t.Logf("not run: %s (%s)", ex.line, ex.skip)
+			continue
+		}
+		out, errs, err := run(ex.command)
+		t.Logf("%s\n→ %s", ex.command, strings.TrimSpace(out))
+		if err != nil {
+			t.Errorf("README example failed: %s\n%v\n%s", ex.line, err, tail(errs, 20))
+			continue
+		}
+		if !strings.Contains(out, ex.want) {
+			t.Errorf("README example %s\nprinted %q, want it to contain %q", ex.line, out, ex.want)
+		}
+		for _, secret := range []string{maven.password, os.Getenv(h.pwEnv)} {
+			if strings.Contains(out+errs, secret) {
+				t.Errorf("README example %s printed a password", ex.line)
+			}
+		}
+	}
+}
