@@ -391,10 +391,11 @@ func ClassifyDeployError(stage, key, msg, stack string) *DeployError {
 		return &DeployError{Input: "backend-env", Message: "the state backend refused the credentials: " + short}
 	case stage == "backend":
 		return &DeployError{Input: "backend-url", Message: "the state backend cannot be used: " + short}
-	case stage == "cluster" || has("cluster is unreachable", "connection refused", "no such host", "i/o timeout", "no route to host", "dial tcp"):
-		return &DeployError{Input: "cluster-service", Message: "the Kubernetes API server is unreachable (check --cluster-service and the kubeconfig's server): " + short}
+	// Refused credentials first: the provider reports them as an unreachable cluster too.
 	case has("unauthorized", "forbidden", "x509", "certificate", "invalid configuration", "kubeconfig", "no configuration has been provided"):
 		return &DeployError{Input: "kubeconfig", Message: "the cluster refused the kubeconfig: " + short}
+	case stage == "cluster" || has("cluster is unreachable", "connection refused", "no such host", "i/o timeout", "no route to host", "dial tcp"):
+		return &DeployError{Input: "cluster-service", Message: "the Kubernetes API server is unreachable (check --cluster-service and the kubeconfig's server): " + short}
 	case stage == "pending":
 		return &DeployError{Input: "stack " + stack, Message: "an interrupted update left pending operations and the refresh that resolves them failed: " + short}
 	case has("chart", "helm", "template"):

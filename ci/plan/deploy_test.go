@@ -196,6 +196,7 @@ func TestClassifyDeployError(t *testing.T) {
 		{"backend", "", `pq: password authentication failed for user "pulumi"`, "backend-env", false},
 		{"cluster", "", "configured Kubernetes cluster is unreachable: unable to load schema information from the API server", "cluster-service", false},
 		{"preview", "", "error: Unauthorized", "kubeconfig", false},
+		{"cluster", "", "configured Kubernetes cluster is unreachable: unable to load schema information from the API server: Unauthorized", "kubeconfig", false},
 		{"preview", "", "error: tls: failed to verify certificate: x509: certificate signed by unknown authority", "kubeconfig", false},
 		{"preview", "", "error: dial tcp: lookup kube-apiserver: no such host", "cluster-service", false},
 		{"update", "", "error: 1 error occurred: resource default/x was not successfully created", "stack nightly", true},
