@@ -31,6 +31,9 @@ type Nightly struct {
 	Linting *LintSettings
 	// Image with git and a POSIX shell, where the GitOps stage runs
 	GitImage string
+	// Where run publishes, deploys and commits: set with the with-… functions
+	// +private
+	Targets *Targets
 }
 
 // LintSettings choose the Dockerfile linter and its images.
@@ -171,6 +174,7 @@ func (m *Nightly) Toolchain(ctx context.Context) (string, error) {
 }
 
 // Run `mvn clean test`; fails listing the failing tests. For the JUnit reports, use test-report
+// +check
 func (m *Nightly) Test(ctx context.Context) (string, error) {
 	run, err := m.maven().Test(ctx)
 	if err != nil {
@@ -489,6 +493,7 @@ type LintReport struct {
 
 // Lint every Dockerfile, versioned and prepared; fails listing file:line:rule for each finding
 // at or above the threshold. For the JSON and SARIF reports, use lint-report
+// +check
 func (m *Nightly) Lint(ctx context.Context) (string, error) {
 	run, err := m.lint(ctx)
 	if err != nil {
@@ -580,4 +585,487 @@ func (m *Nightly) Gitops(ctx context.Context,
 		return "", err
 	}
 	return out.Render(), nil
+}
+
+// ── The whole nightly: run ─────────────────────────────────────────────────────────────────────
+//
+// run takes the settings of every stage from with-… calls chained before it, e.g.
+//
+//	dagger call --source=. with-snapshot-repository --repository-url=… with-registry --username=… \
+//	  with-deployment --backend-url=… with-gitops --repository-url=… \
+//	  run --commit=$(git rev-parse HEAD) --created=$(git log -1 --format=%cI) files export --path=nightly-report
+//
+// A stage whose settings were not given is skipped (the report says so).
+
+// Targets are where run publishes, deploys and commits (nil: the stage is skipped).
+type Targets struct {
+	// with-snapshot-repository
+	Snapshots *SnapshotRepository
+	// with-registry
+	Registry *ImageRegistry
+	// with-deployment, and its stack-config inputs
+	Deployment  *Deployment
+	ChartFolder string
+	Namespace   string
+	// with-gitops
+	Gitops *DeploymentRepository
+	// with-direct-deploy
+	DirectDeploy *DirectDeploy
+}
+
+// SnapshotRepository is where run's mvn clean deploy publishes the SNAPSHOTs.
+type SnapshotRepository struct {
+	Url      string
+	Id       string
+	Username *dagger.Secret
+	Password *dagger.Secret
+	Settings *dagger.Secret
+	Service  *dagger.Service
+	RunTests bool
+	Retries  int
+}
+
+// ImageRegistry is where run publishes the two images.
+type ImageRegistry struct {
+	Registry      string
+	ApiRepository string
+	UiRepository  string
+	Username      *dagger.Secret
+	Password      *dagger.Secret
+	Service       *dagger.Service
+	Platforms     []string
+	SourceUrl     string
+}
+
+// DeploymentRepository is where run's GitOps stage commits the stack file.
+type DeploymentRepository struct {
+	Url     string
+	Token   *dagger.Secret
+	Path    string
+	Base    string
+	Mode    string
+	Author  string
+	Forge   string
+	Service *dagger.Service
+	Retries int
+}
+
+// DirectDeploy asks run to deploy with pulumi up itself, after the GitOps commit.
+type DirectDeploy struct {
+	ImageTagValues []string
+	PullPolicy     string
+	Recreate       bool
+	LockRetries    int
+}
+
+func (m *Nightly) targets() *Targets {
+	if m.Targets == nil {
+		return &Targets{}
+	}
+	t := *m.Targets
+	return &t
+}
+
+func (m *Nightly) with(t *Targets) *Nightly {
+	n := *m
+	n.Targets = t
+	return &n
+}
+
+// Where run deploys the SNAPSHOTs with mvn clean deploy (without it, run skips that stage)
+func (m *Nightly) WithSnapshotRepository(
+	// URL of the deployment repository, e.g. https://repo.example.com/snapshots
+	repositoryUrl string,
+	// Id of the repository: names its <server> in a settings.xml you pass
+	// +default="nightly-snapshots"
+	repositoryId string,
+	// Username for the repository
+	// +optional
+	username *dagger.Secret,
+	// Password or token for the repository
+	// +optional
+	password *dagger.Secret,
+	// A whole settings.xml instead of username/password (its <server> id must be repository-id)
+	// +optional
+	settings *dagger.Secret,
+	// A service to reach the repository through, bound under the URL's host name (tcp://localhost:PORT for one on your machine)
+	// +optional
+	repositoryService *dagger.Service,
+	// Run the tests again during the deploy (run's test stage already ran them)
+	// +optional
+	runTests bool,
+	// Retries on transient transfer failures (HTTP 408, 429, 5xx, connection resets)
+	// +default=3
+	retries int,
+) *Nightly {
+	t := m.targets()
+	t.Snapshots = &SnapshotRepository{Url: repositoryUrl, Id: repositoryId, Username: username, Password: password,
+		Settings: settings, Service: repositoryService, RunTests: runTests, Retries: retries}
+	return m.with(t)
+}
+
+// Where run publishes the images: built, pushed under X.Y.Z-nightly-<commit>, promoted to X.Y.Z-nightly (without it, run skips publish)
+func (m *Nightly) WithRegistry(
+	// Registry and namespace the repositories live in
+	// +default="docker.io/graviteeio"
+	registry string,
+	// Repository of the management API image, under the namespace
+	// +default="cockpit-management-api"
+	apiRepository string,
+	// Repository of the web UI image, under the namespace
+	// +default="cockpit-webui"
+	uiRepository string,
+	// Registry username
+	// +optional
+	username *dagger.Secret,
+	// Registry password or access token (a trailing newline, as in a file: secret, is dropped)
+	// +optional
+	password *dagger.Secret,
+	// A service through which the module reaches the registry, for one on your machine (tcp://localhost:PORT)
+	// +optional
+	registryService *dagger.Service,
+	// Platforms to build; more than one makes a multi-platform image (an index)
+	// +default=["linux/amd64"]
+	platforms []string,
+	// Source repository URL for the org.opencontainers.image.source label
+	// +optional
+	sourceUrl string,
+) *Nightly {
+	t := m.targets()
+	t.Registry = &ImageRegistry{Registry: registry, ApiRepository: apiRepository, UiRepository: uiRepository,
+		Username: username, Password: password, Service: registryService, Platforms: platforms, SourceUrl: sourceUrl}
+	return m.with(t)
+}
+
+// The Pulumi deployment run configures (stack-config), commits (with-gitops) and deploys
+// (with-direct-deploy); the same settings as the deployment function (without it, run skips those stages)
+func (m *Nightly) WithDeployment(
+	// The deployment project: Pulumi.yaml, Pulumi.<stack>.yaml and the chart folder
+	// +defaultPath="/fixtures/deployment"
+	// +ignore=[".git"]
+	project *dagger.Directory,
+	// The stack name (or org/project/stack)
+	// +default="nightly"
+	stack string,
+	// The state backend URL, without credentials: postgres://USER@HOST:PORT/DB?sslmode=…, s3://…,
+	// azblob://…, gs://…, file://…; empty for Pulumi Cloud
+	// +optional
+	backendUrl string,
+	// A service the backend is reached through (tcp://localhost:PORT for one on your machine)
+	// +optional
+	backendService *dagger.Service,
+	// The backend's credentials, as a KEY=VALUE file: PGPASSWORD, AWS_ACCESS_KEY_ID and
+	// AWS_SECRET_ACCESS_KEY, AZURE_STORAGE_KEY, or PULUMI_ACCESS_TOKEN for Pulumi Cloud
+	// +optional
+	backendEnv *dagger.Secret,
+	// The passphrase of the stack's passphrase secrets provider
+	// +optional
+	passphrase *dagger.Secret,
+	// The cluster's kubeconfig (needed to deploy, not for a dry run)
+	// +optional
+	kubeconfig *dagger.Secret,
+	// A service the cluster's API server is reached through (tcp://localhost:6443 for one on your machine)
+	// +optional
+	clusterService *dagger.Service,
+	// The chart folder, relative to the project (e.g. ./cockpit); default: keep the stack's
+	// +optional
+	chartFolder string,
+	// The Kubernetes namespace to deploy to; default: keep the stack's
+	// +optional
+	namespace string,
+	// The stack config namespace of the seed's keys (graviteeio:docker_image_tag …)
+	// +default="graviteeio"
+	configNamespace string,
+	// The Pulumi CLI image the program runs in (pinned public reference)
+	// +default="pulumi/pulumi-base:3.274.1"
+	pulumiImage string,
+	// The Kubernetes provider's version; installed when the Pulumi image lacks it
+	// +default="4.32.0"
+	kubernetesProvider string,
+	// Where to download the Kubernetes provider from (default: Pulumi's servers)
+	// +optional
+	pluginServer string,
+	// A service the plugin server is reached through, bound under its URL's host name
+	// +optional
+	pluginService *dagger.Service,
+) *Nightly {
+	t := m.targets()
+	t.Deployment = m.Deployment(project, stack, backendUrl, backendService, backendEnv, passphrase, kubeconfig, clusterService,
+		configNamespace, pulumiImage, m.Linting.GolangImage, kubernetesProvider, pluginServer, pluginService)
+	t.ChartFolder, t.Namespace = chartFolder, namespace
+	return m.with(t)
+}
+
+// Where run commits the stack file: the deployment repository, to its base branch or through a
+// deployment-<gitCommitId> pull request (without it, run skips the GitOps stage)
+func (m *Nightly) WithGitops(
+	// The deployment repository's HTTP(S) URL, e.g. https://github.com/OWNER/NAME.git
+	repositoryUrl string,
+	// A token that may push to the repository and open pull requests
+	token *dagger.Secret,
+	// The stack file's path in the repository (default: the deployment's Pulumi.<stack>.yaml)
+	// +optional
+	path string,
+	// The branch the deployment lands on
+	// +default="master"
+	base string,
+	// direct (commit to the base branch) or pull-request (push deployment-<gitCommitId>, open a pull request)
+	// +default="direct"
+	mode string,
+	// Author and committer, as "Name <email>"
+	// +default="nightly <nightly@localhost>"
+	author string,
+	// The forge's API, for pull requests: github, gitea, or auto (from the URL)
+	// +default="auto"
+	forge string,
+	// A service to reach the forge through, bound under the URL's host name (tcp://localhost:PORT)
+	// +optional
+	forgeService *dagger.Service,
+	// Pushes after the first when the branch moved or the forge faltered
+	// +default=3
+	retries int,
+) *Nightly {
+	t := m.targets()
+	t.Gitops = &DeploymentRepository{Url: repositoryUrl, Token: token, Path: path, Base: base, Mode: mode, Author: author,
+		Forge: forge, Service: forgeService, Retries: retries}
+	return m.with(t)
+}
+
+// Deploy with one pulumi up from run itself, after the GitOps commit, instead of leaving it to the
+// deployment repository's CI (needs with-deployment)
+func (m *Nightly) WithDirectDeploy(
+	// Chart values that take the image tag
+	// +default=["api.image.tag","ui.image.tag"]
+	imageTagValues []string,
+	// imagePullPolicy of every container (Always: the nightly tag moves)
+	// +default="Always"
+	pullPolicy string,
+	// Switch Deployments to the Recreate strategy (old pods stop before new ones start)
+	// +optional
+	recreate bool,
+	// Retries while another update holds the stack's lock (backoff 2 s, doubling, at most 30 s)
+	// +default=5
+	lockRetries int,
+) *Nightly {
+	t := m.targets()
+	t.DirectDeploy = &DirectDeploy{ImageTagValues: imageTagValues, PullPolicy: pullPolicy, Recreate: recreate, LockRetries: lockRetries}
+	return m.with(t)
+}
+
+// Run the whole nightly in the seed's order (test, maven-deploy, contexts, lint, publish,
+// stack-config, gitops, up), stopping at the first failing stage, and return its report, red or
+// green. A red run is a report, not an error: CI exports `files` and fails on `status` (or calls
+// `check`). Settings come from the with-… functions; never cached
+// +cache="never"
+func (m *Nightly) Run(ctx context.Context,
+	// The full git commit hash the nightly builds (e.g. $(git rev-parse HEAD))
+	commit string,
+	// The commit date, RFC 3339 (e.g. $(git log -1 --format=%cI)): the images' created label and
+	// the time of every file they hold. Without it: the date this commit was first published, or now
+	// +optional
+	created string,
+	// Go through every side-effecting stage with its dry run: deploy to a folder, build without
+	// pushing, commit without pushing, preview without updating
+	// +optional
+	dryRun bool,
+) (*Report, error) {
+	o := ci.RunOpts{Maven: m.maven(), Images: m.imageSources(), Lint: m.lintOpts(), Commit: commit, Created: created, DryRun: dryRun}
+	t := m.targets()
+	if s := t.Snapshots; s != nil {
+		o.Snapshots = &ci.DeployOpts{RepositoryURL: s.Url, RepositoryID: s.Id, Username: s.Username, Password: s.Password,
+			Settings: s.Settings, Service: s.Service, RunTests: s.RunTests, Retries: s.Retries}
+	}
+	if r := t.Registry; r != nil {
+		o.Publish = &ci.PublishOpts{Namespace: r.Registry,
+			Repositories: map[string]string{"management-api": r.ApiRepository, "webui": r.UiRepository},
+			Build:        ci.BuildOpts{Platforms: r.Platforms, SourceURL: r.SourceUrl},
+			Registry:     ci.RegistryOpts{Username: r.Username, Password: r.Password, Service: r.Service}}
+	}
+	if d := t.Deployment; d != nil {
+		cd := d.ci()
+		o.Deployment = &cd
+		o.StackConfig = plan.StackConfigInput{ChartFolder: t.ChartFolder, Namespace: t.Namespace}
+	}
+	if g := t.Gitops; g != nil {
+		o.Gitops = &ci.GitopsOpts{
+			GitopsInput: plan.GitopsInput{RepositoryURL: g.Url, Forge: g.Forge, StackPath: g.Path, Base: g.Base, Mode: g.Mode, Author: g.Author},
+			Token:       g.Token, Service: g.Service, GitImage: m.GitImage, GolangImage: m.Linting.GolangImage, Retries: g.Retries}
+	}
+	if u := t.DirectDeploy; u != nil {
+		o.Up = &ci.UpOpts{TagValuePaths: u.ImageTagValues, PullPolicy: u.PullPolicy, Recreate: u.Recreate, LockRetries: u.LockRetries}
+	}
+	res, err := ci.Run(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return newReport(res), nil
+}
+
+// The report tool for GitHub Actions (tools/gha), built for the CI host: run it after run's files
+// export to turn the report into step outputs, annotations and the job summary
+func (m *Nightly) GhaTool(
+	// The CI host's architecture (GOARCH)
+	// +default="amd64"
+	arch string,
+) *dagger.File {
+	return ci.GhaBinary(m.Linting.GolangImage, arch)
+}
+
+// Report is what run did, stage by stage. (dagger call prints an object as Type@digest: ask for
+// a field, e.g. markdown or summary, or export files.)
+type Report struct {
+	// True when no stage failed (skipped stages do not fail a run)
+	Passed bool
+	// passed or failed
+	Status string
+	// The first stage that failed (empty when the run passed)
+	FailedStage string
+	// Why it failed, in one line
+	Cause string
+	// True when nothing was published, pushed, committed or deployed
+	DryRun bool
+	// The tag the images get (e.g. 3.0.0-nightly)
+	NightlyTag string
+	// The first 15 hex digits of the commit
+	GitCommitId string
+	// The verdict, then one line a stage: status, time, what happened
+	Summary string
+	// The whole report as Markdown (the CI job summary)
+	Markdown string
+	// Every stage, in run order
+	Stages []*StageResult
+	// The report as JSON, the shape CI tools read (tools/gha)
+	ReportJson *dagger.File
+	// The report as Markdown
+	ReportMarkdown *dagger.File
+	// Everything for CI to export: report.json, report.md, status (passed or failed on its first
+	// line), junit/ (surefire XML), lint/ (JSON, SARIF), deploy/preview.diff, Pulumi.<stack>.yaml
+	Files *dagger.Directory
+	// mvn clean test, red or green (absent when it did not run)
+	Tests *TestResult
+	// The Dockerfile findings (absent when lint did not run)
+	Lint *LintReport
+	// What publish pushed and moved, image by image
+	Images []*RunImage
+	// The Pulumi.<stack>.yaml stack-config wrote (absent when it did not run)
+	StackFile *dagger.File
+	// The GitOps commit or pull request (absent when the stage did not run)
+	Gitops *GitopsCommit
+	// What up did (absent when it did not run)
+	Deployment *DeploymentReport
+}
+
+// StageResult is one stage of a run.
+type StageResult struct {
+	// test, maven-deploy, contexts, lint, publish, stack-config, gitops or up
+	Name string
+	// passed, failed, skipped (not configured or not asked) or not-run (an earlier stage failed)
+	Status string
+	// Wall time
+	Seconds float64
+	// What it did in one line, or why it was skipped
+	Summary string
+	// The whole error of a failed stage
+	Error string
+}
+
+// RunImage is one image publish pushed.
+type RunImage struct {
+	Name string
+	// registry/namespace/repository
+	Repository string
+	// The immutable tag of this build: X.Y.Z-nightly-<gitCommitId>
+	CommitTag string
+	// The build's digest
+	Digest string
+	// False for a re-run (already there) or a dry run
+	Pushed bool
+	// Tags moved, as "tag from → to"
+	Moves []string
+}
+
+// GitopsCommit is what the GitOps stage did in the deployment repository.
+type GitopsCommit struct {
+	// One sentence
+	Result     string
+	Repository string
+	Mode       string
+	Branch     string
+	// The commit holding the stack file on the branch
+	Commit      string
+	Pushed      bool
+	PullRequest int
+	// The pull request's URL (pull-request mode)
+	PullRequestUrl string
+	// The stack file's diff
+	Diff string
+}
+
+// Fail (exit non-zero) when the run was red, naming the stage and the cause; print the summary when green
+func (r *Report) Check() (string, error) {
+	if !r.Passed {
+		return "", fmt.Errorf("%s", r.Summary)
+	}
+	return r.Summary, nil
+}
+
+func newReport(res *ci.RunResult) *Report {
+	p := res.Report
+	r := &Report{Passed: p.Passed, Status: p.Status, FailedStage: p.FailedStage, Cause: p.Cause, DryRun: p.DryRun,
+		NightlyTag: p.NightlyTag, GitCommitId: p.GitCommitID, Summary: p.Text(), Markdown: p.Markdown(), Files: res.Files,
+		ReportJson: res.Files.File("report.json"), ReportMarkdown: res.Files.File("report.md"), StackFile: res.StackFile}
+	for _, s := range p.Stages {
+		r.Stages = append(r.Stages, &StageResult{Name: s.Name, Status: s.Status, Seconds: s.Seconds, Summary: s.Summary, Error: s.Error})
+	}
+	if t := res.Tests; t != nil {
+		r.Tests = &TestResult{Passed: t.Passed(), Tests: t.Summary.Tests, Failures: t.Summary.Failures, Errors: t.Summary.Errors,
+			Skipped: t.Summary.Skipped, ExitCode: t.ExitCode, Downloaded: t.Downloaded, Reports: t.Reports, Output: t.Output}
+		for _, f := range t.Summary.Failed {
+			r.Tests.FailedTests = append(r.Tests.FailedTests, f.String())
+		}
+	}
+	if l := res.Lint; l != nil {
+		r.Lint = &LintReport{Passed: len(l.Failing) == 0, Linter: l.Linter, Threshold: l.Threshold, Files: l.Files,
+			Failing: len(l.Failing), Summary: l.Summary, Json: res.Files.File("lint/hadolint.json"), Sarif: res.Files.File("lint/lint.sarif")}
+		for _, f := range l.Findings {
+			r.Lint.Findings = append(r.Lint.Findings, fmt.Sprintf("%s:%d:%d %s [%s] %s", f.File, f.Line, f.Column, f.Code, f.Level, f.Message))
+		}
+	}
+	if im := p.Images; im != nil {
+		for _, i := range im.Images {
+			ri := &RunImage{Name: i.Name, Repository: i.Repository, CommitTag: im.CommitTag, Digest: i.Digest, Pushed: i.Pushed}
+			for _, mv := range i.Moves {
+				from := mv.From
+				if from == "" {
+					from = "(new)"
+				}
+				ri.Moves = append(ri.Moves, mv.Tag+" "+from+" → "+mv.To)
+			}
+			r.Images = append(r.Images, ri)
+		}
+	}
+	if g := p.Gitops; g != nil {
+		r.Gitops = &GitopsCommit{Result: g.Result, Repository: g.Repository, Mode: g.Mode, Branch: g.Branch, Commit: g.Commit,
+			Pushed: g.Pushed, PullRequest: int(g.PullRequest), PullRequestUrl: g.PullRequestURL, Diff: g.Diff}
+	}
+	if u := res.Up; u != nil {
+		d := &DeploymentReport{Summary: u.Summary(), Stack: u.Stack, DryRun: u.DryRun, PreviewDiff: u.PreviewDiff,
+			PreviewChanges: u.PreviewChanges.String(), Changed: u.Changes.Changed(), Version: u.Version, Pending: u.Pending,
+			Recovered: u.Recovered, LockWaits: u.LockWaits, Container: u.Container}
+		if u.Updated {
+			d.Changes = u.Changes.String()
+		}
+		for _, k := range sortedKeys(u.Outputs) {
+			d.Outputs = append(d.Outputs, fmt.Sprintf("%s=%v", k, u.Outputs[k]))
+		}
+		for _, w := range u.Workloads {
+			d.Workloads = append(d.Workloads, &WorkloadRollout{Kind: w.Kind, Namespace: w.Namespace, Name: w.Name,
+				GitCommitId: w.GitCommitID, RolledOut: w.Done, State: w.State})
+		}
+		if js, err := json.MarshalIndent(p.Deployment, "", "  "); err == nil {
+			d.Json = string(js)
+		}
+		r.Deployment = d
+	}
+	return r
 }

@@ -56,6 +56,9 @@ require (
 	google.golang.org/protobuf v1.36.9 // indirect
 )
 
-require dagger/nightly v0.0.0
+require (
+	dagger/nightly v0.0.0
+	gopkg.in/yaml.v3 v3.0.1
+)
 
 replace dagger/nightly => ../
