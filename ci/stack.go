@@ -50,4 +50,3 @@ func (d Deployment) StackConfig(ctx context.Context, in plan.StackConfigInput) (
 	}
 	return f, nil
 }
-

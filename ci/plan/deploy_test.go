@@ -60,7 +60,7 @@ func TestCheckBackendURL(t *testing.T) {
 		"": "",
 		"postgres://pulumi@127.0.0.1:5432/pulumi?sslmode=disable": "",
 		"s3://state?endpoint=http://minio:9000&region=us-east-1":  "",
-		"file:///var/state":                 "",
+		"file:///var/state":                  "",
 		"postgres://pulumi:s3cret@db/pulumi": "carries a password",
 		"azblob://c?sas_token=abc":           "carries",
 		"not a url":                          "not a URL",

@@ -34,10 +34,10 @@ const (
 // deployBed is the test bed's part 3, as its env block describes it.
 type deployBed struct {
 	k8sPort, pgPort, pluginsPort string
-	kubeconfig, backendEnv      string
-	passphrase                  string // with a space and a trailing newline
-	token                       string
-	client                      *http.Client
+	kubeconfig, backendEnv       string
+	passphrase                   string // with a space and a trailing newline
+	token                        string
+	client                       *http.Client
 }
 
 func newDeployBed(t *testing.T) deployBed {
