@@ -342,6 +342,7 @@ func circleSteps(t *testing.T, path, job string) (map[string]string, []ciStep, c
 
 // circleEnv is what CircleCI sets in every job (https://circleci.com/docs/variables/#built-in-environment-variables).
 func circleEnv(home, dir, sha, branch, project, job string) map[string]string {
+	_ = os.WriteFile(filepath.Join(home, ".circleci-bash-env"), nil, 0o644)
 	return map[string]string{"CI": "true", "CIRCLECI": "true", "CIRCLE_SHA1": sha, "CIRCLE_BRANCH": branch,
 		"CIRCLE_PROJECT_USERNAME": "nightly", "CIRCLE_PROJECT_REPONAME": project, "CIRCLE_JOB": job,
 		"CIRCLE_BUILD_NUM": "1", "CIRCLE_WORKING_DIRECTORY": dir, "BASH_ENV": filepath.Join(home, ".circleci-bash-env")}
@@ -402,7 +403,7 @@ func logSteps(t *testing.T, rs []stepResult) {
 // repository's job on master (one pulumi up): pods of the commit Ready on the API server.
 func TestCICircleCIProductNightlyThenDeploymentRepositoryUp(t *testing.T) {
 	t.Parallel()
-	s := newRunSetup(t)
+	s := newRunSetup(t, true)
 	dir, sha, _ := productCheckout(t)
 	id := sha[:15]
 	home := t.TempDir()
@@ -493,7 +494,7 @@ func TestCICircleCIProductNightlyThenDeploymentRepositoryUp(t *testing.T) {
 // nothing after the test stage ran (no SNAPSHOT, no image, no commit).
 func TestCIGitHubActionsRedNightlyFailsTheJobAndKeepsTheReport(t *testing.T) {
 	t.Parallel()
-	s := newRunSetup(t)
+	s := newRunSetup(t, false)
 	dir, sha, _ := productCheckout(t, "failing-test")
 	home, runnerTemp := t.TempDir(), t.TempDir()
 	values := map[string]string{"github.sha": sha, "github.ref": "refs/heads/master", "runner.temp": runnerTemp}

@@ -29,10 +29,24 @@ type runSetup struct {
 	stack, ns string
 }
 
-func newRunSetup(t *testing.T) *runSetup {
+// newRunSetup prepares the test's servers; deploy says whether the run reaches the deployment
+// stages (then the test bed's Kubernetes and Pulumi part is required; else the deployment settings
+// are well-formed but name no server, as the run stops before them).
+func newRunSetup(t *testing.T, deploy bool) *runSetup {
 	t.Helper()
 	needTestbed(t)
-	s := &runSetup{maven: newMavenServer(t), hub: newHub(t), repo: newForge(t).newDeploymentRepo(t), bed: newDeployBed(t)}
+	s := &runSetup{maven: newMavenServer(t), hub: newHub(t), repo: newForge(t).newDeploymentRepo(t)}
+	if deploy {
+		s.bed = newDeployBed(t)
+	} else {
+		s.bed = deployBed{k8sPort: "1", pgPort: "1", pluginsPort: "1", passphrase: "unused passphrase\n",
+			kubeconfig: filepath.Join(t.TempDir(), "kubeconfig"), backendEnv: filepath.Join(t.TempDir(), "backend.env")}
+		for _, f := range []string{s.bed.kubeconfig, s.bed.backendEnv} {
+			if err := os.WriteFile(f, []byte("unused\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	_, s.hubUser, s.hubPW = hubAuth(t)
 	suffix := fmt.Sprint(time.Now().UnixNano() % 1e9)
 	s.stack, s.ns = "run-"+suffix, "run-"+suffix
@@ -265,7 +279,7 @@ func daggerIn(t *testing.T, dir string, args ...string) callResult {
 // it, and its report (with the SARIF) is still exported; `check` on the same run exits non-zero.
 func TestRunRedAtLintExportsTheReportAndPublishesNothing(t *testing.T) {
 	t.Parallel()
-	s := newRunSetup(t)
+	s := newRunSetup(t, false)
 	src := fixtureCopy(t, "lint-findings")
 	args := []string{"--source=" + src, "--linter=buildkit", ownCache(t),
 		"with-registry", "--registry=" + s.hub.host + "/" + s.hub.namespace, "--registry-service=tcp://localhost:" + s.hub.port(),
@@ -307,7 +321,7 @@ func TestRunRedAtLintExportsTheReportAndPublishesNothing(t *testing.T) {
 // says what it would do, and nothing changed anywhere (Maven server, registry, forge, cluster).
 func TestRunDryRunGoesThroughEveryStageAndChangesNothing(t *testing.T) {
 	t.Parallel()
-	s := newRunSetup(t)
+	s := newRunSetup(t, true)
 	master := s.repo.tip(t, "master")
 	project := deployProject(t)
 	out := t.TempDir()
@@ -370,4 +384,20 @@ func TestDaggerCheckRunsTestAndLint(t *testing.T) {
 		t.Fatalf("dagger check with a failing test exited 0")
 	}
 	mustContain(t, "dagger check with a failing test", red.stdout+red.stderr, "VersionContractTest")
+}
+
+// Another Dagger module (testbed/consumer) depends on this one and calls version, test and run
+// through its generated client; what it prints comes from nightly's typed fields and files.
+func TestRunFromAnotherModuleThroughTheGeneratedClient(t *testing.T) {
+	needTestbed(t)
+	t.Parallel()
+	r := daggerIn(t, repoRoot(t), "call", "--progress=plain", "-m", filepath.Join(repoRoot(t), "testbed", "consumer"),
+		"verdict", "--source="+fixtureCopy(t), "--commit="+strings.Repeat("d", 40))
+	out := r.mustSucceed(t)
+	mustContain(t, "consumer verdict", out, "nightly-tag: 3.0.0-nightly\n", "tests: Tests run: 4, Failures: 0",
+		"passed: true\n", "stages: test=passed maven-deploy=passed contexts=passed lint=passed publish=skipped stack-config=skipped gitops=skipped up=skipped\n",
+		"status file: passed\n")
+	if strings.Contains(out, "junit files: 0\n") {
+		t.Errorf("the report's files hold no JUnit XML:\n%s", out)
+	}
 }
