@@ -403,7 +403,7 @@ func logSteps(t *testing.T, rs []stepResult) {
 // repository's job on master (one pulumi up): pods of the commit Ready on the API server.
 func TestCICircleCIProductNightlyThenDeploymentRepositoryUp(t *testing.T) {
 	t.Parallel()
-	s := newRunSetup(t, true)
+	s := newRunSetup(t, "forge", "deploy")
 	dir, sha, _ := productCheckout(t)
 	id := sha[:15]
 	home := t.TempDir()
@@ -494,7 +494,7 @@ func TestCICircleCIProductNightlyThenDeploymentRepositoryUp(t *testing.T) {
 // nothing after the test stage ran (no SNAPSHOT, no image, no commit).
 func TestCIGitHubActionsRedNightlyFailsTheJobAndKeepsTheReport(t *testing.T) {
 	t.Parallel()
-	s := newRunSetup(t, false)
+	s := newRunSetup(t, "forge")
 	dir, sha, _ := productCheckout(t, "failing-test")
 	home, runnerTemp := t.TempDir(), t.TempDir()
 	values := map[string]string{"github.sha": sha, "github.ref": "refs/heads/master", "runner.temp": runnerTemp}

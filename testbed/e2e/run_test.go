@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,14 +30,20 @@ type runSetup struct {
 	stack, ns string
 }
 
-// newRunSetup prepares the test's servers; deploy says whether the run reaches the deployment
-// stages (then the test bed's Kubernetes and Pulumi part is required; else the deployment settings
-// are well-formed but name no server, as the run stops before them).
-func newRunSetup(t *testing.T, deploy bool) *runSetup {
+// newRunSetup prepares the test's servers. parts names the test bed parts the run reaches besides
+// the Maven server and the registry: "forge" (a deployment repository on Gitea), "deploy" (the
+// Kubernetes and Pulumi part). Without them the settings are well-formed but name no server, as
+// the run stops before the stages that use them.
+func newRunSetup(t *testing.T, parts ...string) *runSetup {
 	t.Helper()
 	needTestbed(t)
-	s := &runSetup{maven: newMavenServer(t), hub: newHub(t), repo: newForge(t).newDeploymentRepo(t)}
-	if deploy {
+	s := &runSetup{maven: newMavenServer(t), hub: newHub(t)}
+	if slices.Contains(parts, "forge") {
+		s.repo = newForge(t).newDeploymentRepo(t)
+	} else {
+		s.repo = deployRepo{f: forge{addr: "127.0.0.1:1", user: "nobody", token: "unused"}, owner: "nobody", name: "none"}
+	}
+	if slices.Contains(parts, "deploy") {
 		s.bed = newDeployBed(t)
 	} else {
 		s.bed = deployBed{k8sPort: "1", pgPort: "1", pluginsPort: "1", passphrase: "unused passphrase\n",
@@ -279,7 +286,7 @@ func daggerIn(t *testing.T, dir string, args ...string) callResult {
 // it, and its report (with the SARIF) is still exported; `check` on the same run exits non-zero.
 func TestRunRedAtLintExportsTheReportAndPublishesNothing(t *testing.T) {
 	t.Parallel()
-	s := newRunSetup(t, false)
+	s := newRunSetup(t)
 	src := fixtureCopy(t, "lint-findings")
 	args := []string{"--source=" + src, "--linter=buildkit", ownCache(t),
 		"with-registry", "--registry=" + s.hub.host + "/" + s.hub.namespace, "--registry-service=tcp://localhost:" + s.hub.port(),
@@ -321,7 +328,7 @@ func TestRunRedAtLintExportsTheReportAndPublishesNothing(t *testing.T) {
 // says what it would do, and nothing changed anywhere (Maven server, registry, forge, cluster).
 func TestRunDryRunGoesThroughEveryStageAndChangesNothing(t *testing.T) {
 	t.Parallel()
-	s := newRunSetup(t, true)
+	s := newRunSetup(t, "forge", "deploy")
 	master := s.repo.tip(t, "master")
 	project := deployProject(t)
 	out := t.TempDir()
