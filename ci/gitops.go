@@ -84,13 +84,18 @@ type gitopsRun struct {
 	ctr *dagger.Container
 }
 
+// Each git step is one container exec running a short script: few steps, because on a busy
+// engine every exec costs. A script writes git's output and its results, as "::nightly:KEY=VALUE"
+// lines, to one log that is read back once.
+const (
+	stepLog    = gitOut + "/log"
+	resultMark = "::nightly:"
+)
+
 func (r *gitopsRun) run(ctx context.Context) error {
 	p := r.p
 	r.ctr = r.container()
-	if err := r.clone(ctx); err != nil {
-		return err
-	}
-	if err := r.commit(ctx); err != nil {
+	if err := r.cloneAndCommit(ctx); err != nil {
 		return err
 	}
 	if !r.out.Changed {
@@ -111,13 +116,15 @@ func (r *gitopsRun) run(ctx context.Context) error {
 	return r.pullRequest(ctx)
 }
 
-// container is the git image with the wrapper, the token, the author, the service and the plan's
-// values as variables (scripts read them, nothing is spliced into a command line).
+// container is the git image with the wrapper, the token, the author, the stack file, the
+// service and the plan's values as variables (scripts read them; nothing is spliced into a
+// command line).
 func (r *gitopsRun) container() *dagger.Container {
 	p := r.p
 	ctr := dag.Container().From(r.o.GitImage).
 		WithNewFile("/usr/local/bin/nightly-git", gitWrapper, dagger.ContainerWithNewFileOpts{Permissions: 0o755}).
 		WithNewFile("/nightly/message", p.Message).
+		WithFile("/nightly/stack", r.o.StackFile, dagger.ContainerWithFileOpts{Permissions: 0o644}).
 		WithEnvVariable("GIT_TERMINAL_PROMPT", "0").
 		// Only what we set applies: no system or user git config of the image.
 		WithEnvVariable("GIT_CONFIG_NOSYSTEM", "1").
@@ -139,27 +146,43 @@ func (r *gitopsRun) container() *dagger.Container {
 	return ctr
 }
 
-// step runs a shell script in the repository, whatever its exit code; the container after it
-// becomes the run's when it succeeded.
-func (r *gitopsRun) step(ctx context.Context, what, script string) (int, string, error) {
-	ctr, code, out, err := runLogged(ctx, r.ctr.WithEnvVariable("NIGHTLY_STEP", fmt.Sprint(time.Now().UnixNano())),
-		[]string{"sh", "-c", "set -eu\n" + script}, what+" ("+r.p.Repo.URL+")")
+// stepResult is what a step printed: git's output, and its results.
+type stepResult struct {
+	code int
+	log  string
+	vals map[string]string
+}
+
+// step runs script whatever its exit code; the container after it becomes the run's when it
+// succeeded.
+func (r *gitopsRun) step(ctx context.Context, what, script string) (stepResult, error) {
+	ctr := r.ctr.
+		WithEnvVariable("NIGHTLY_STEP", fmt.Sprint(time.Now().UnixNano())).
+		WithExec([]string{"sh", "-c", "mkdir -p " + gitOut + "\nexec >" + stepLog + " 2>&1\nset -eu\n" + script},
+			dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+	code, err := ctr.ExitCode(ctx)
 	if err != nil {
-		return 0, "", err
+		return stepResult{}, fmt.Errorf("%s (%s): %v", what, r.p.Repo.URL, err)
 	}
+	out, err := ctr.File(stepLog).Contents(ctx)
+	if err != nil {
+		return stepResult{}, fmt.Errorf("%s (%s): reading its log: %v", what, r.p.Repo.URL, err)
+	}
+	res := stepResult{code: code, vals: map[string]string{}}
+	var log []string
+	for _, l := range strings.Split(out, "\n") {
+		if kv, ok := strings.CutPrefix(l, resultMark); ok {
+			k, v, _ := strings.Cut(kv, "=")
+			res.vals[k] = v
+		} else {
+			log = append(log, l)
+		}
+	}
+	res.log = strings.Join(log, "\n")
 	if code == 0 {
 		r.ctr = ctr
 	}
-	return code, out, nil
-}
-
-// read returns a file the last successful step wrote under gitOut.
-func (r *gitopsRun) read(ctx context.Context, name string) (string, error) {
-	s, err := r.ctr.File(gitOut + "/" + name).Contents(ctx)
-	if err != nil {
-		return "", fmt.Errorf("reading %s after a git step: %v", name, err)
-	}
-	return strings.TrimSpace(s), nil
+	return res, nil
 }
 
 // gitError explains a failed git command to a person: which repository and branch, and what to fix.
@@ -182,68 +205,77 @@ func (r *gitopsRun) gitError(what, branch, out string) error {
 	return fmt.Errorf("%s: git failed on branch %s of repository %s; nothing was pushed:\n%s", what, branch, repo, tail)
 }
 
-// retry runs step until it succeeds, retrying transient failures (bounded, with backoff).
-func (r *gitopsRun) retry(ctx context.Context, what, branch, script string) error {
+// cloneAndCommit clones the base branch's tip, writes the stack file and commits it when it
+// differs; a transient failure is retried (bounded, with backoff).
+func (r *gitopsRun) cloneAndCommit(ctx context.Context) error {
+	p := r.p
+	script := `
+nightly-git clone --quiet --depth=1 --single-branch --no-tags --branch "$NIGHTLY_BASE" "$NIGHTLY_URL" ` + gitRepo + `
+cd ` + gitRepo + `
+mkdir -p "$(dirname "$NIGHTLY_STACK_PATH")"
+cp /nightly/stack "$NIGHTLY_STACK_PATH"
+git add -- "$NIGHTLY_STACK_PATH"
+git diff --cached --no-color > ` + gitOut + `/diff
+if git diff --cached --quiet; then echo ` + resultMark + `changed=false
+else git commit --quiet --no-verify --file=/nightly/message; echo ` + resultMark + `changed=true
+fi
+echo "` + resultMark + `head=$(git rev-parse HEAD)"`
 	for attempt := 1; ; attempt++ {
-		code, out, err := r.step(ctx, what, script)
-		if err != nil || code == 0 {
+		res, err := r.step(ctx, "cloning branch "+p.Base, script)
+		if err != nil {
 			return err
 		}
-		if plan.ClassifyGitFailure(out) != plan.GitTransient || attempt > r.o.Retries {
-			return r.gitError(what, branch, out)
+		if res.code == 0 {
+			r.out.Changed = res.vals["changed"] == "true"
+			r.out.Commit = res.vals["head"]
+			diff, err := r.ctr.File(gitOut + "/diff").Contents(ctx)
+			if err != nil {
+				return fmt.Errorf("reading the diff of %s: %v", p.StackPath, err)
+			}
+			r.out.Diff = diff
+			return nil
+		}
+		if plan.ClassifyGitFailure(res.log) != plan.GitTransient || attempt > r.o.Retries {
+			return r.gitError("cloning branch "+p.Base, p.Base, res.log)
 		}
 		time.Sleep(backoff(attempt))
 	}
 }
 
-// clone fetches the base branch's tip only.
-func (r *gitopsRun) clone(ctx context.Context) error {
-	return r.retry(ctx, "cloning branch "+r.p.Base, r.p.Base, `
-nightly-git clone --quiet --depth=1 --single-branch --no-tags --branch "$NIGHTLY_BASE" "$NIGHTLY_URL" `+gitRepo+`
-mkdir -p `+gitOut)
-}
-
-// commit writes the stack file and commits it when it differs from the base branch's.
-func (r *gitopsRun) commit(ctx context.Context) error {
-	r.ctr = r.ctr.WithWorkdir(gitRepo).
-		WithFile(gitRepo+"/"+r.p.StackPath, r.o.StackFile, dagger.ContainerWithFileOpts{Permissions: 0o644})
-	code, out, err := r.step(ctx, "committing "+r.p.StackPath, `
-git add -- "$NIGHTLY_STACK_PATH"
-git diff --cached --no-color > `+gitOut+`/diff
-if git diff --cached --quiet; then echo false > `+gitOut+`/changed
-else git commit --quiet --no-verify --file=/nightly/message; echo true > `+gitOut+`/changed
-fi
-git rev-parse HEAD > `+gitOut+`/head`)
-	if err != nil {
-		return err
-	}
-	if code != 0 {
-		return fmt.Errorf("committing %s: git failed:\n%s", r.p.StackPath, lastLines(out, 10))
-	}
-	changed, err := r.read(ctx, "changed")
-	if err != nil {
-		return err
-	}
-	r.out.Changed = changed == "true"
-	if r.out.Commit, err = r.read(ctx, "head"); err != nil {
-		return err
-	}
-	r.out.Diff, err = r.read(ctx, "diff")
-	return err
-}
-
-// pushDirect pushes to the base branch, never forcing: when the branch moved since the clone,
-// it fetches it, rebases the commit on it and pushes again, Retries times at most.
+// pushDirect pushes to the base branch, never forcing. When the branch moved since the clone, the
+// next step fetches it, rebases the commit on it and pushes again, Retries times at most.
 func (r *gitopsRun) pushDirect(ctx context.Context) error {
 	p := r.p
-	push := "nightly-git " + shellWords(plan.PushArgs(p, ""))
+	push := "cd " + gitRepo + "\nnightly-git " + shellWords(plan.PushArgs(p, ""))
+	rebaseAndPush := `cd ` + gitRepo + `
+nightly-git fetch --quiet --no-tags origin "refs/heads/$NIGHTLY_BASE"
+if ! git rebase --quiet FETCH_HEAD; then
+  git rebase --abort || true
+  echo ` + resultMark + `conflict=true
+  exit 3
+fi
+echo "` + resultMark + `head=$(git rev-parse HEAD)"
+if [ "$(git rev-parse HEAD)" = "$(git rev-parse FETCH_HEAD)" ]; then echo ` + resultMark + `landed=true; exit 0; fi
+` + push
+	script, what := push, "pushing to "+p.Base
 	for attempt := 1; ; attempt++ {
 		r.out.Attempts = attempt
-		code, out, err := r.step(ctx, "pushing to "+p.Base, push)
+		res, err := r.step(ctx, what, script)
 		if err != nil {
 			return err
 		}
-		if code == 0 {
+		if h := res.vals["head"]; h != "" {
+			r.out.Commit = h
+		}
+		switch {
+		case res.vals["conflict"] == "true":
+			return fmt.Errorf("%s of %s changed %s since the clone, and rebasing this commit on it conflicts: nothing was pushed, "+
+				"nothing was overwritten (look at the branch's last commits, then re-run):\n%s", p.Base, p.Repo.URL, p.StackPath, lastLines(res.log, 8))
+		case res.code == 0 && res.vals["landed"] == "true":
+			r.out.Changed = false
+			r.out.Result = fmt.Sprintf("nothing to push: %s moved meanwhile and already has this stack file (commit %s)", p.Base, r.out.Commit)
+			return nil
+		case res.code == 0:
 			r.out.Pushed = true
 			r.out.Result = fmt.Sprintf("pushed commit %s to %s of %s", r.out.Commit, p.Base, p.Repo.URL)
 			if attempt > 1 {
@@ -251,55 +283,20 @@ func (r *gitopsRun) pushDirect(ctx context.Context) error {
 			}
 			return nil
 		}
-		kind := plan.ClassifyGitFailure(out)
+		kind := plan.ClassifyGitFailure(res.log)
+		if kind == plan.GitMoved && attempt > r.o.Retries {
+			return fmt.Errorf("pushing to %s of %s: the branch kept moving (%d pushes refused as stale); nothing was pushed, nothing was forced:\n%s",
+				p.Base, p.Repo.URL, attempt, lastLines(res.log, 6))
+		}
 		if (kind != plan.GitMoved && kind != plan.GitTransient) || attempt > r.o.Retries {
-			if kind == plan.GitMoved {
-				return fmt.Errorf("pushing to %s of %s: the branch kept moving (%d pushes refused as stale); nothing was pushed, nothing was forced:\n%s",
-					p.Base, p.Repo.URL, attempt, lastLines(out, 6))
-			}
-			return r.gitError("pushing to "+p.Base, p.Base, out)
+			return r.gitError("pushing to "+p.Base, p.Base, res.log)
 		}
 		if kind == plan.GitTransient {
 			time.Sleep(backoff(attempt))
-			continue
 		}
-		landed, err := r.rebase(ctx)
-		if err != nil {
-			return err
-		}
-		if landed {
-			r.out.Changed = false
-			r.out.Result = fmt.Sprintf("nothing to push: %s moved meanwhile and already has this stack file (commit %s)", p.Base, r.out.Commit)
-			return nil
-		}
+		// Whatever failed, the next try starts from the branch as it is now.
+		script, what = rebaseAndPush, "rebasing on "+p.Base+" and pushing"
 	}
-}
-
-// rebase fetches the base branch and replays the commit on it. landed is true when the branch
-// already holds the same change (the commit became empty and was dropped).
-func (r *gitopsRun) rebase(ctx context.Context) (landed bool, err error) {
-	p := r.p
-	if err := r.retry(ctx, "fetching "+p.Base, p.Base, `nightly-git fetch --quiet --no-tags origin "refs/heads/$NIGHTLY_BASE"`); err != nil {
-		return false, err
-	}
-	code, out, err := r.step(ctx, "rebasing on "+p.Base, `
-if ! git rebase --quiet FETCH_HEAD > `+gitOut+`/rebase.log 2>&1; then
-  cat `+gitOut+`/rebase.log; git rebase --abort; exit 3
-fi
-git rev-parse HEAD > `+gitOut+`/head
-if [ "$(git rev-parse HEAD)" = "$(git rev-parse FETCH_HEAD)" ]; then echo true; else echo false; fi > `+gitOut+`/landed`)
-	if err != nil {
-		return false, err
-	}
-	if code != 0 {
-		return false, fmt.Errorf("%s of %s changed %s since the clone, and rebasing this commit on it conflicts: nothing was pushed, "+
-			"nothing was overwritten (look at the branch's last commits, then re-run):\n%s", p.Base, p.Repo.URL, p.StackPath, lastLines(out, 8))
-	}
-	if r.out.Commit, err = r.read(ctx, "head"); err != nil {
-		return false, err
-	}
-	l, err := r.read(ctx, "landed")
-	return l == "true", err
 }
 
 // pushBranch makes deployment-<gitCommitID> the base branch plus this commit. An existing branch
@@ -307,47 +304,44 @@ if [ "$(git rev-parse HEAD)" = "$(git rev-parse FETCH_HEAD)" ]; then echo true; 
 // replaced, but only if it still is where it was seen (--force-with-lease on that branch only).
 func (r *gitopsRun) pushBranch(ctx context.Context) error {
 	p := r.p
-	for attempt := 1; ; attempt++ {
-		err := r.retry(ctx, "reading branch "+p.Branch, p.Branch, `
-nightly-git ls-remote --heads origin "refs/heads/$NIGHTLY_BRANCH" | cut -f1 > `+gitOut+`/lease
-if [ -s `+gitOut+`/lease ]; then
+	// The lease is read in the same step as the push: '...'"$lease"'...' in the quoted command.
+	push := "nightly-git " + strings.ReplaceAll(shellWords(plan.PushArgs(p, "@LEASE@")), "@LEASE@", `'"$lease"'`)
+	script := `cd ` + gitRepo + `
+lease=$(nightly-git ls-remote --heads origin "refs/heads/$NIGHTLY_BRANCH" | cut -f1)
+echo "` + resultMark + `lease=$lease"
+if [ -n "$lease" ]; then
   nightly-git fetch --quiet --no-tags --depth=1 origin "refs/heads/$NIGHTLY_BRANCH"
   # Up to date when it has our tree on our parent (the base tip we cloned).
-  if [ "$(git rev-parse FETCH_HEAD^{tree})" = "$(git rev-parse HEAD^{tree})" ] &&
+  if [ "$(git rev-parse 'FETCH_HEAD^{tree}')" = "$(git rev-parse 'HEAD^{tree}')" ] &&
      [ "$(git cat-file -p FETCH_HEAD | sed -n 's/^parent //p')" = "$(git rev-parse HEAD~1)" ]; then
-    echo true; else echo false; fi > `+gitOut+`/uptodate
-else echo false > `+gitOut+`/uptodate
-fi`)
+    echo ` + resultMark + `uptodate=true
+    exit 0
+  fi
+fi
+`
+	if !r.o.DryRun {
+		script += push + "\necho " + resultMark + "pushed=true\n"
+	}
+	for attempt := 1; ; attempt++ {
+		res, err := r.step(ctx, "pushing "+p.Branch, script)
 		if err != nil {
 			return err
 		}
-		lease, err := r.read(ctx, "lease")
-		if err != nil {
-			return err
-		}
-		upToDate, err := r.read(ctx, "uptodate")
-		if err != nil {
-			return err
-		}
-		if upToDate == "true" {
+		lease := res.vals["lease"]
+		switch {
+		case res.code == 0 && res.vals["uptodate"] == "true":
 			r.out.Commit = lease
 			r.out.Result = fmt.Sprintf("branch %s already holds this stack file on %s (commit %s); nothing was pushed", p.Branch, p.Base, lease)
 			return nil
-		}
-		if r.o.DryRun {
+		case res.code == 0 && r.o.DryRun:
 			how := "create"
 			if lease != "" {
 				how = "update (from " + lease + ")"
 			}
 			r.out.Result = fmt.Sprintf("dry run: would %s branch %s with commit %s and open or reuse a pull request to %s", how, p.Branch, r.out.Commit, p.Base)
 			return nil
-		}
-		r.out.Attempts = attempt
-		code, out, err := r.step(ctx, "pushing "+p.Branch, "nightly-git "+shellWords(plan.PushArgs(p, lease)))
-		if err != nil {
-			return err
-		}
-		if code == 0 {
+		case res.code == 0:
+			r.out.Attempts = attempt
 			r.out.Pushed = true
 			verb := "created"
 			if lease != "" {
@@ -356,9 +350,10 @@ fi`)
 			r.out.Result = fmt.Sprintf("%s branch %s with commit %s", verb, p.Branch, r.out.Commit)
 			return nil
 		}
-		kind := plan.ClassifyGitFailure(out)
+		r.out.Attempts = attempt
+		kind := plan.ClassifyGitFailure(res.log)
 		if (kind != plan.GitMoved && kind != plan.GitTransient) || attempt > r.o.Retries {
-			return r.gitError("pushing "+p.Branch, p.Branch, out)
+			return r.gitError("pushing "+p.Branch, p.Branch, res.log)
 		}
 		if kind == plan.GitTransient {
 			time.Sleep(backoff(attempt))
