@@ -41,7 +41,10 @@ head -1 "$D/pg/data/postmaster.pid" >"$P/postgres.pid"
   die "creating the pulumi role and database"
 log "pulumi state: postgres://pulumi@127.0.0.1:$TB_PG_PORT/pulumi?sslmode=disable (PGPASSWORD in $D/backend.env)"
 
-mkdir -p "$D/nginx"
+# nginx's workers run as nobody, who cannot enter root's cache: serve a link in our state instead.
+mkdir -p "$D/nginx" "$D/plugins"
+for f in "$PLUGINS"/*.tar.gz; do ln -f "$f" "$D/plugins/" 2>/dev/null || cp "$f" "$D/plugins/"; done
+chmod 755 "$D/plugins"; chmod 644 "$D/plugins"/*
 cat >"$D/nginx.conf" <<CONF
 worker_processes 1;
 pid $D/nginx.pid;
@@ -56,7 +59,7 @@ http {
   scgi_temp_path $D/nginx;
   server {
     listen 127.0.0.1:$TB_PLUGINS_PORT;
-    location /plugins/ { alias $PLUGINS/; autoindex on; }
+    location /plugins/ { alias $D/plugins/; autoindex on; }
   }
 }
 CONF
