@@ -38,6 +38,10 @@ done
 if [ -f "$L/ip_forward.before" ] && [ "$(cat /proc/sys/net/ipv4/ip_forward)" != "$(cat "$L/ip_forward.before")" ]; then
   complain "ip_forward is $(cat /proc/sys/net/ipv4/ip_forward), was $(cat "$L/ip_forward.before")"
 fi
+# The deploy stage's servers (their worker processes rename themselves): nothing may still listen.
+for port in "$TB_K8S_PORT" "$TB_ETCD_PORT" "$TB_PG_PORT" "$TB_PLUGINS_PORT"; do
+  ss -ltnH "sport = :$port" 2>/dev/null | grep -q . && complain "a server still listens on port $port"
+done
 grep -E "nightly-(usr|etc|run)" /proc/mounts >/dev/null && complain "an overlay of ours is mounted on the host"
 [ -d "$NIGHTLY_STATE" ] && complain "state folder $NIGHTLY_STATE still exists"
 [ $bad = 0 ] && log "clean: no process, bridge, iptables rule or chain, mount or state of ours is left"

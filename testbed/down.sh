@@ -48,6 +48,10 @@ done
 for f in "$S"/registry-*.pid; do
   [ -f "$f" ] && stop_pid "$(cat "$f")" 5
 done
+# The deploy stage's servers (k8s.sh, pulumi-state.sh): kwok and the control plane before etcd.
+for n in kwok kube-scheduler kube-controller-manager kube-apiserver etcd plugins postgres; do
+  [ -f "$S/servers/$n.pid" ] && stop_pid "$(cat "$S/servers/$n.pid")" 10
+done
 
 # The bridge and whatever CNI wrote to iptables for our network.
 ip link del "${TB_NET_NAME}0" 2>/dev/null || true

@@ -19,6 +19,11 @@ mkdir -p "$NIGHTLY_CACHE" "$NIGHTLY_STATE"
 # The two slow, independent builds run side by side: Go compiles, mmdebstrap downloads.
 bash "$TB_ROOT/testbed/build-dagger.sh" &
 dagger_pid=$!
+# Part 3 (the deploy stage): Pulumi CLI + Kubernetes provider, and the Kubernetes control plane.
+bash "$TB_ROOT/testbed/build-pulumi.sh" &
+pulumi_pid=$!
+bash "$TB_ROOT/testbed/build-k8s.sh" &
+k8s_pid=$!
 bash "$TB_ROOT/testbed/build-gitea.sh" &
 gitea_pid=$!
 bash "$TB_ROOT/testbed/build-images.sh" busybox
@@ -26,6 +31,8 @@ bash "$TB_ROOT/testbed/build-images.sh" maven
 bash "$TB_ROOT/testbed/build-images.sh" shellcheck
 bash "$TB_ROOT/testbed/build-images.sh" git
 wait "$dagger_pid" || die "building dagger failed"
+wait "$pulumi_pid" || die "building pulumi failed"
+wait "$k8s_pid" || die "building kubernetes failed"
 wait "$gitea_pid" || die "building gitea failed"
 bash "$TB_ROOT/testbed/build-images.sh" go-sdk
 
@@ -40,6 +47,8 @@ push maven library/eclipse-temurin:17.0.13_11-jre
 # The buildkit linter: built in a Go image, run in a ShellCheck image.
 push go-sdk library/golang:1.26.8-bookworm
 push shellcheck koalaman/shellcheck-alpine:v0.10.0
+# The deploy stage's program runs in the Pulumi image (Debian + the CLI at /pulumi/bin, as the real one).
+push pulumi pulumi/pulumi-base:3.274.1
 # The GitOps stage clones, commits and pushes in a git image.
 push git alpine/git:v2.49.1
 
@@ -55,6 +64,8 @@ bash "$TB_ROOT/testbed/regfront.sh" start
 
 bash "$TB_ROOT/testbed/maven-repo.sh" start
 bash "$TB_ROOT/testbed/gitea.sh" start
+bash "$TB_ROOT/testbed/k8s.sh" start
+bash "$TB_ROOT/testbed/pulumi-state.sh" start
 bash "$TB_ROOT/testbed/engine.sh" start
 
 cat >"$NIGHTLY_STATE/env" <<ENV
@@ -78,6 +89,12 @@ export NIGHTLY_TESTBED_FAULTY_LOG=$NIGHTLY_STATE/regfront-faulty.log
 export NIGHTLY_TESTBED_MAVEN_PORT=$TB_MAVEN_PORT
 export NIGHTLY_TESTBED_MAVEN_USER=$TB_MAVEN_USER
 export NIGHTLY_TESTBED_MAVEN_PASSWORD_FILE=$NIGHTLY_STATE/maven-password
+export NIGHTLY_TESTBED_K8S_PORT=$TB_K8S_PORT
+export NIGHTLY_TESTBED_KUBECONFIG=$NIGHTLY_STATE/k8s/admin.kubeconfig
+export NIGHTLY_TESTBED_PG_PORT=$TB_PG_PORT
+export NIGHTLY_TESTBED_PULUMI_BACKEND_ENV=$NIGHTLY_STATE/pulumi/backend.env
+export NIGHTLY_TESTBED_PULUMI_PASSPHRASE_FILE=$NIGHTLY_STATE/pulumi/passphrase
+export NIGHTLY_TESTBED_PLUGINS_PORT=$TB_PLUGINS_PORT
 export NIGHTLY_TESTBED_GITEA=127.0.0.1:$TB_GITEA_PORT
 export NIGHTLY_TESTBED_GITEA_USER=$TB_GITEA_USER
 export NIGHTLY_TESTBED_GITEA_TOKEN_FILE=$NIGHTLY_STATE/gitea-token
