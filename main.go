@@ -8,7 +8,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"sort"
 
 	"dagger/nightly/ci"
 	"dagger/nightly/ci/plan"
@@ -585,6 +587,236 @@ func (m *Nightly) Gitops(ctx context.Context,
 		return "", err
 	}
 	return out.Render(), nil
+}
+
+// Deployment is the demo's Pulumi deployment (step 6): the deployment project, its stack and state
+// backend, the cluster, and the images the program runs in. Its functions: stack-config, up, cancel.
+type Deployment struct {
+	// The deployment project: Pulumi.yaml, Pulumi.<stack>.yaml and the chart folder
+	Project *dagger.Directory
+	// The stack (nightly)
+	Stack string
+	// The state backend URL, without credentials
+	BackendUrl string
+	// A service the backend is reached through, bound under the URL's host name
+	BackendService *dagger.Service
+	// The backend's credentials, a KEY=VALUE file
+	BackendEnv *dagger.Secret
+	// The stack's secrets passphrase
+	Passphrase *dagger.Secret
+	// The cluster's kubeconfig
+	Kubeconfig *dagger.Secret
+	// A service the cluster's API server is reached through
+	ClusterService *dagger.Service
+	// The stack config namespace (graviteeio)
+	ConfigNamespace string
+	// The Pulumi image the program runs in
+	PulumiImage string
+	// The Go image that builds the program
+	GolangImage string
+	// The Kubernetes provider's version
+	KubernetesProvider string
+	// Where the Kubernetes provider is downloaded from ("" = Pulumi's servers)
+	PluginServer string
+	// A service the plugin server is reached through
+	PluginService *dagger.Service
+}
+
+// Configure the Pulumi deployment of the demo (step 6); then call stack-config, up or cancel on it
+func (m *Nightly) Deployment(
+	// The deployment project: Pulumi.yaml, Pulumi.<stack>.yaml and the chart folder
+	// +defaultPath="/fixtures/deployment"
+	// +ignore=[".git"]
+	project *dagger.Directory,
+	// The stack name (or org/project/stack)
+	// +default="nightly"
+	stack string,
+	// The state backend URL, without credentials: postgres://USER@HOST:PORT/DB?sslmode=…, s3://…,
+	// azblob://…, gs://…, file://…; empty for Pulumi Cloud
+	// +optional
+	backendUrl string,
+	// A service the backend is reached through (tcp://localhost:PORT for one on your machine), bound
+	// under the backend URL's host name
+	// +optional
+	backendService *dagger.Service,
+	// The backend's credentials, as a KEY=VALUE file: PGPASSWORD, AWS_ACCESS_KEY_ID and
+	// AWS_SECRET_ACCESS_KEY, AZURE_STORAGE_KEY, or PULUMI_ACCESS_TOKEN for Pulumi Cloud
+	// +optional
+	backendEnv *dagger.Secret,
+	// The passphrase of the stack's passphrase secrets provider
+	// +optional
+	passphrase *dagger.Secret,
+	// The cluster's kubeconfig
+	// +optional
+	kubeconfig *dagger.Secret,
+	// A service the cluster's API server is reached through (tcp://localhost:6443 for one on your
+	// machine): bound as kube-apiserver, and the kubeconfig's loopback servers point there
+	// +optional
+	clusterService *dagger.Service,
+	// The stack config namespace of the seed's keys (graviteeio:docker_image_tag …)
+	// +default="graviteeio"
+	configNamespace string,
+	// The Pulumi CLI image the program runs in (pinned public reference)
+	// +default="pulumi/pulumi-base:3.274.1"
+	pulumiImage string,
+	// The Go image that builds the program (pinned public reference)
+	// +default="golang:1.26.8-bookworm"
+	golangImage string,
+	// The Kubernetes provider's version; installed when the Pulumi image lacks it
+	// +default="4.32.0"
+	kubernetesProvider string,
+	// Where to download the Kubernetes provider from: an http(s) URL serving
+	// pulumi-resource-kubernetes-v<version>-linux-amd64.tar.gz (default: Pulumi's servers)
+	// +optional
+	pluginServer string,
+	// A service the plugin server is reached through, bound under its URL's host name
+	// +optional
+	pluginService *dagger.Service,
+) *Deployment {
+	return &Deployment{Project: project, Stack: stack, BackendUrl: backendUrl, BackendService: backendService,
+		BackendEnv: backendEnv, Passphrase: passphrase, Kubeconfig: kubeconfig, ClusterService: clusterService,
+		ConfigNamespace: configNamespace, PulumiImage: pulumiImage, GolangImage: golangImage,
+		KubernetesProvider: kubernetesProvider, PluginServer: pluginServer, PluginService: pluginService}
+}
+
+func (d *Deployment) ci() ci.Deployment {
+	return ci.Deployment{Project: d.Project, Stack: d.Stack, BackendURL: d.BackendUrl, BackendService: d.BackendService,
+		BackendEnv: d.BackendEnv, Passphrase: d.Passphrase, Kubeconfig: d.Kubeconfig, ClusterService: d.ClusterService,
+		ConfigNamespace: d.ConfigNamespace, PulumiImage: d.PulumiImage, GolangImage: d.GolangImage,
+		ProviderVersion: d.KubernetesProvider, PluginServer: d.PluginServer, PluginService: d.PluginService}
+}
+
+// Set the stack's config (image tag, commit, chart folder) through the Pulumi Automation API and
+// return the updated Pulumi.<stack>.yaml, the file the GitOps stage commits; never cached
+// +cache="never"
+func (d *Deployment) StackConfig(ctx context.Context,
+	// The tag both images carry (e.g. 3.0.0-nightly)
+	imageTag string,
+	// The product's commit (full hash, or at least 15 hex digits): the pods' label value
+	commit string,
+	// The chart folder, relative to the project (e.g. ./cockpit); default: keep the stack's
+	// +optional
+	chartFolder string,
+	// The web UI image's tag, when known apart (e.g. from publish): must equal image-tag
+	// +optional
+	uiImageTag string,
+	// The Kubernetes namespace to deploy to; default: keep the stack's
+	// +optional
+	namespace string,
+) (*dagger.File, error) {
+	return d.ci().StackConfig(ctx, plan.StackConfigInput{ImageTag: imageTag, UIImageTag: uiImageTag,
+		Commit: commit, ChartFolder: chartFolder, Namespace: namespace})
+}
+
+// DeploymentReport is what up did: the preview, the one update, each workload's rollout.
+type DeploymentReport struct {
+	// A readable summary: changes, outputs, rollouts
+	Summary string
+	Stack   string
+	// True when only the preview ran
+	DryRun bool
+	// The preview, as pulumi preview --diff prints it
+	PreviewDiff string
+	// What the preview announced, e.g. "4 update, 3 unchanged"
+	PreviewChanges string
+	// What the update did, e.g. "4 update, 3 unchanged" (empty for a dry run)
+	Changes string
+	// How many resources the update changed (0: nothing to do)
+	Changed int
+	// The stack's update number
+	Version int
+	// The stack's outputs, as key=value
+	Outputs []string
+	// Every workload with a pod template, after the update
+	Workloads []*WorkloadRollout
+	// Pending operations an interrupted update had left (resolved, see Recovered)
+	Pending   []string
+	Recovered string
+	// How often we waited for another update's lock
+	LockWaits int
+	// Milliseconds spent previewing and updating, inside the container
+	PreviewMs int
+	UpdateMs  int
+	// This report as JSON, for scripts and tests
+	Json string
+	// The container the deploy ran in, for inspection (credentials were never in it)
+	Container *dagger.Container
+}
+
+// WorkloadRollout is one workload's rollout state.
+type WorkloadRollout struct {
+	// e.g. apps/v1/Deployment
+	Kind      string
+	Namespace string
+	Name      string
+	// The app.gravitee.io/git_commit_id label on its pod template
+	GitCommitId string
+	// True when the controller finished rolling out the current template
+	RolledOut bool
+	// e.g. "rolled out: 1/1 updated, 1 ready, 1 available"
+	State string
+}
+
+// Preview the stack with diff, then run exactly one pulumi up, and report the changes and each
+// workload's rollout; a locked stack is retried with backoff; never cached
+// +cache="never"
+func (d *Deployment) Up(ctx context.Context,
+	// Chart values that take the image tag
+	// +default=["api.image.tag","ui.image.tag"]
+	imageTagValues []string,
+	// imagePullPolicy of every container (Always: the nightly tag moves)
+	// +default="Always"
+	pullPolicy string,
+	// Switch Deployments to the Recreate strategy (old pods stop before new ones start)
+	// +optional
+	recreate bool,
+	// Retries while another update holds the stack's lock (backoff 2 s, doubling, at most 30 s)
+	// +default=5
+	lockRetries int,
+	// Preview only: show the diff, change nothing
+	// +optional
+	dryRun bool,
+) (*DeploymentReport, error) {
+	r, err := d.ci().Up(ctx, ci.UpOpts{TagValuePaths: imageTagValues, PullPolicy: pullPolicy, Recreate: recreate,
+		LockRetries: lockRetries, DryRun: dryRun})
+	if err != nil {
+		return nil, err
+	}
+	rep := &DeploymentReport{Summary: r.Summary(), Stack: r.Stack, DryRun: r.DryRun, PreviewDiff: r.PreviewDiff,
+		PreviewChanges: r.PreviewChanges.String(), Changed: r.Changes.Changed(), Version: r.Version,
+		Pending: r.Pending, Recovered: r.Recovered, LockWaits: r.LockWaits,
+		PreviewMs: int(r.Seconds["preview"] * 1000), UpdateMs: int(r.Seconds["update"] * 1000)}
+	if r.Updated {
+		rep.Changes = r.Changes.String()
+	}
+	for _, k := range sortedKeys(r.Outputs) {
+		rep.Outputs = append(rep.Outputs, fmt.Sprintf("%s=%v", k, r.Outputs[k]))
+	}
+	for _, w := range r.Workloads {
+		rep.Workloads = append(rep.Workloads, &WorkloadRollout{Kind: w.Kind, Namespace: w.Namespace, Name: w.Name,
+			GitCommitId: w.GitCommitID, RolledOut: w.Done, State: w.State})
+	}
+	js, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	rep.Json, rep.Container = string(js), r.Container
+	return rep, nil
+}
+
+// Remove the stack's lock, as pulumi cancel does, after an update was killed; never cached
+// +cache="never"
+func (d *Deployment) Cancel(ctx context.Context) (string, error) {
+	return d.ci().Cancel(ctx)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // ── The whole nightly: run ─────────────────────────────────────────────────────────────────────
