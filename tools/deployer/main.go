@@ -23,6 +23,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/opthistory"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
@@ -41,9 +42,10 @@ type Result struct {
 	PreviewChanges map[string]int `json:"previewChanges,omitempty"`
 	Updated        bool           `json:"updated"`
 	UpChanges      map[string]int `json:"upChanges,omitempty"`
-	UpVersion      int            `json:"upVersion,omitempty"`
-	Outputs        map[string]any `json:"outputs,omitempty"`
-	Workloads      []Workload     `json:"workloads,omitempty"`
+	// UpVersion is the update's number in the stack's history (1 for the first operation recorded).
+	UpVersion int            `json:"upVersion,omitempty"`
+	Outputs   map[string]any `json:"outputs,omitempty"`
+	Workloads []Workload     `json:"workloads,omitempty"`
 	// Patched lists the workloads whose pod templates the transform labeled.
 	Patched     []string           `json:"patched,omitempty"`
 	Warnings    []string           `json:"warnings,omitempty"`
@@ -373,6 +375,7 @@ func up(ctx context.Context, c *common, r *Result, specJSON string, lockRetries 
 			return nil
 		}
 		r.PreviewChanges = changeCounts(pr.ChangeSummary)
+		r.Patched = rec.take()
 		for _, w := range r.Warnings {
 			// The provider only warns, and would go on to fail (or half-apply) in the update.
 			if strings.Contains(w, "cluster is unreachable") {
@@ -404,8 +407,18 @@ func up(ctx context.Context, c *common, r *Result, specJSON string, lockRetries 
 			return nil
 		}
 		r.Updated = true
+		r.Patched = rec.take()
 		r.UpChanges = changeCountsFromSummary(res.Summary.ResourceChanges)
 		r.UpVersion = res.Summary.Version
+		if r.UpVersion == 0 {
+			// DIY backends (postgres://, s3://, file://…) number no update: count the stack's history.
+			done = r.step("history")
+			r.UpVersion, err = historyLength(ctx, s)
+			done()
+			if err != nil {
+				r.Warnings = append(r.Warnings, fmt.Sprintf("reading the history of stack %q: %v", c.stack, c.scrub.clean(err.Error())))
+			}
+		}
 		r.Outputs = map[string]any{}
 		for k, v := range res.Outputs {
 			if v.Secret {
@@ -416,7 +429,6 @@ func up(ctx context.Context, c *common, r *Result, specJSON string, lockRetries 
 		}
 		break
 	}
-	r.Patched = rec.items
 	done = r.step("export")
 	r.Workloads, err = workloads(ctx, s, spec)
 	done()
@@ -424,6 +436,13 @@ func up(ctx context.Context, c *common, r *Result, specJSON string, lockRetries 
 		r.Error = &ResultError{Stage: "update", Message: fmt.Sprintf("reading the workloads of stack %q after the update: %v", c.stack, err)}
 	}
 	return nil
+}
+
+// historyLength is how many operations (updates, refreshes, destroys) the stack's history holds:
+// the number Pulumi Cloud gives an update, which DIY backends leave at 0.
+func historyLength(ctx context.Context, s auto.Stack) (int, error) {
+	h, err := s.History(ctx, 0, 0, opthistory.ShowSecrets(false))
+	return len(h), err
 }
 
 func lockMessage(stack string, err error, waits int) string {

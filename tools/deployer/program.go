@@ -5,6 +5,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 
@@ -81,16 +82,36 @@ type chartResource struct {
 	Resources pulumi.ArrayOutput `pulumi:"resources"`
 }
 
-// patched records which workloads the transform patched, for the report.
+// patched records which workloads the transform patched in one run of the program (a preview or
+// an update: each runs the program once), for the report.
 type patched struct {
 	mu    sync.Mutex
 	items []string
+	seen  map[string]bool
 }
 
 func (p *patched) add(kind, name string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.items = append(p.items, kind+" "+name)
+	k := kind + " " + name
+	if p.seen[k] {
+		return
+	}
+	if p.seen == nil {
+		p.seen = map[string]bool{}
+	}
+	p.seen[k] = true
+	p.items = append(p.items, k)
+}
+
+// take returns what the last run patched, sorted, and starts afresh for the next run.
+func (p *patched) take() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := p.items
+	sort.Strings(out)
+	p.items, p.seen = nil, nil
+	return out
 }
 
 // program installs the chart with the image tag, in its namespace, every pod template labeled with

@@ -204,3 +204,19 @@ func TestScrubber(t *testing.T) {
 		}
 	}
 }
+
+// The preview and the update each run the program once: each run's list stands alone, and a
+// workload the engine transforms twice in one run is listed once.
+func TestPatchedListsEachRunOnce(t *testing.T) {
+	var p patched
+	p.add("apps/v1/Deployment", "cockpit:ns/ui")
+	p.add("apps/v1/Deployment", "cockpit:ns/api")
+	p.add("apps/v1/Deployment", "cockpit:ns/ui")
+	if got := p.take(); strings.Join(got, ",") != "apps/v1/Deployment cockpit:ns/api,apps/v1/Deployment cockpit:ns/ui" {
+		t.Errorf("preview run: %v", got)
+	}
+	p.add("apps/v1/Deployment", "cockpit:ns/api")
+	if got := p.take(); len(got) != 1 {
+		t.Errorf("update run: %v, want only what the update patched", got)
+	}
+}
