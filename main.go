@@ -712,7 +712,8 @@ func (d *Deployment) StackConfig(ctx context.Context,
 type DeploymentReport struct {
 	// A readable summary: changes, outputs, rollouts
 	Summary string
-	Stack   string
+	// The stack deployed
+	Stack string
 	// True when only the preview ran
 	DryRun bool
 	// The preview, as pulumi preview --diff prints it
@@ -723,20 +724,24 @@ type DeploymentReport struct {
 	Changes string
 	// How many resources the update changed (0: nothing to do)
 	Changed int
-	// The stack's update number
+	// The update's number in the stack's history (0 for a dry run)
 	Version int
 	// The stack's outputs, as key=value
 	Outputs []string
 	// Every workload with a pod template, after the update
 	Workloads []*WorkloadRollout
+	// The workloads whose pod templates got the commit label in this run (kind and name)
+	Labeled []string
 	// Pending operations an interrupted update had left (resolved, see Recovered)
-	Pending   []string
+	Pending []string
+	// How the pending operations were resolved
 	Recovered string
 	// How often we waited for another update's lock
 	LockWaits int
-	// Milliseconds spent previewing and updating, inside the container
+	// Milliseconds spent previewing, inside the container
 	PreviewMs int
-	UpdateMs  int
+	// Milliseconds spent updating, inside the container
+	UpdateMs int
 	// This report as JSON, for scripts and tests
 	Json string
 	// The container the deploy ran in, for inspection (credentials were never in it)
@@ -784,7 +789,7 @@ func (d *Deployment) Up(ctx context.Context,
 	}
 	rep := &DeploymentReport{Summary: r.Summary(), Stack: r.Stack, DryRun: r.DryRun, PreviewDiff: r.PreviewDiff,
 		PreviewChanges: r.PreviewChanges.String(), Changed: r.Changes.Changed(), Version: r.Version,
-		Pending: r.Pending, Recovered: r.Recovered, LockWaits: r.LockWaits,
+		Pending: r.Pending, Recovered: r.Recovered, LockWaits: r.LockWaits, Labeled: r.Labeled,
 		PreviewMs: int(r.Seconds["preview"] * 1000), UpdateMs: int(r.Seconds["update"] * 1000)}
 	if r.Updated {
 		rep.Changes = r.Changes.String()
