@@ -175,10 +175,13 @@ type UpResult struct {
 	Version        int
 	Outputs        map[string]any
 	Workloads      []WorkloadRollout
-	Pending        []string
-	Recovered      string
-	LockWaits      int
-	Warnings       []string
+	// Labeled lists the workloads whose pod templates the transform labeled in the last run of the
+	// program (the update, or the preview of a dry run).
+	Labeled   []string
+	Pending   []string
+	Recovered string
+	LockWaits int
+	Warnings  []string
 	// Seconds spent per step inside the container (select, pending, refresh, preview, update, export).
 	Seconds map[string]float64
 	// Container is the one the deploy ran in.
@@ -206,6 +209,7 @@ type deployerResult struct {
 	UpVersion      int                `json:"upVersion"`
 	Outputs        map[string]any     `json:"outputs"`
 	Workloads      []plan.Workload    `json:"workloads"`
+	Patched        []string           `json:"patched"`
 	Warnings       []string           `json:"warnings"`
 	Seconds        map[string]float64 `json:"seconds"`
 	Error          *struct {
@@ -265,7 +269,8 @@ func (d Deployment) Up(ctx context.Context, o UpOpts) (*UpResult, error) {
 	}
 	out := &UpResult{Stack: d.Stack, DryRun: r.DryRun, PreviewDiff: r.PreviewDiff, PreviewChanges: r.PreviewChanges,
 		Updated: r.Updated, Changes: r.UpChanges, Version: r.UpVersion, Outputs: r.Outputs, Pending: r.Pending,
-		Recovered: r.Recovered, LockWaits: r.LockWaits, Warnings: r.Warnings, Seconds: r.Seconds, Container: ctr}
+		Recovered: r.Recovered, LockWaits: r.LockWaits, Warnings: r.Warnings, Seconds: r.Seconds, Container: ctr,
+		Labeled: r.Patched}
 	for _, w := range r.Workloads {
 		out.Workloads = append(out.Workloads, WorkloadRollout{Kind: w.Kind, Namespace: w.Namespace, Name: w.Name,
 			GitCommitID: w.TemplateLabels[plan.CommitLabel], Rollout: plan.RolloutOf(w)})
@@ -292,6 +297,9 @@ func (r *UpResult) Summary() string {
 		if r.Recovered != "" {
 			fmt.Fprintf(&b, "resolved by %s\n", r.Recovered)
 		}
+	}
+	if len(r.Labeled) > 0 {
+		fmt.Fprintf(&b, "%s added to %d pod template(s): %s\n", plan.CommitLabel, len(r.Labeled), strings.Join(r.Labeled, ", "))
 	}
 	if r.LockWaits > 0 {
 		fmt.Fprintf(&b, "waited %d time(s) for another update's lock\n", r.LockWaits)
