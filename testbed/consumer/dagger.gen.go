@@ -208,7 +208,14 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg commit", err))
 				}
 			}
-			return (*Consumer).Verdict(&parent, ctx, source, commit)
+			var mavenCache string
+			if inputArgs["mavenCache"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["mavenCache"]), &mavenCache)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg mavenCache", err))
+				}
+			}
+			return (*Consumer).Verdict(&parent, ctx, source, commit, mavenCache)
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}

@@ -20,8 +20,11 @@ func (m *Consumer) Verdict(ctx context.Context,
 	source *dagger.Directory,
 	// The commit being built
 	commit string,
+	// The cache volume of Maven's local repository
+	// +default="nightly-maven-m2"
+	mavenCache string,
 ) (string, error) {
-	n := dag.Nightly(dagger.NightlyOpts{Source: source, Linter: "buildkit"})
+	n := dag.Nightly(dagger.NightlyOpts{Source: source, Linter: "buildkit", MavenCache: mavenCache})
 	tag, err := n.Version().NightlyTag(ctx)
 	if err != nil {
 		return "", fmt.Errorf("nightly version: %w", err)

@@ -11600,10 +11600,8 @@ func (r *Nightly) WithDirectDeploy(opts ...NightlyWithDirectDeployOpts) *Nightly
 // NightlyWithGitopsOpts contains options for Nightly.WithGitops
 type NightlyWithGitopsOpts struct {
 	//
-	// The stack file's path in the repository
+	// The stack file's path in the repository (default: the deployment's Pulumi.<stack>.yaml)
 	//
-	//
-	// Default: "Pulumi.nightly.yaml"
 	Path string // nightly (../../../../main.go:1016:2)
 	//
 	// The branch the deployment lands on
