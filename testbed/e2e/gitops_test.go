@@ -116,15 +116,24 @@ func (r deployRepo) hostURL() string {
 // git runs git on this machine as the admin; the token goes in a header, as the module does.
 func (r deployRepo) git(t *testing.T, dir string, args ...string) string {
 	t.Helper()
+	out, err := r.gitErr(dir, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// gitErr is git that returns its failure (for goroutines other than the test's).
+func (r deployRepo) gitErr(dir string, args ...string) (string, error) {
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_COUNT=1",
 		"GIT_CONFIG_KEY_0=http.extraHeader", "GIT_CONFIG_VALUE_0=Authorization: token "+r.f.token)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+		return "", fmt.Errorf("git %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-	return strings.TrimSpace(string(out))
+	return strings.TrimSpace(string(out)), nil
 }
 
 // clone is a full clone of the repository, every branch.
@@ -152,15 +161,31 @@ func (r deployRepo) tip(t *testing.T, branch string) string {
 // pushAsSomeoneElse commits a file on master as another person and pushes it.
 func (r deployRepo) pushAsSomeoneElse(t *testing.T, file, content string) string {
 	t.Helper()
-	dir := t.TempDir()
-	r.git(t, dir, "clone", "--quiet", "--branch=master", r.hostURL(), ".")
-	if err := os.WriteFile(filepath.Join(dir, file), []byte(content), 0o644); err != nil {
+	sha, err := r.pushAsSomeoneElseErr(t.TempDir(), file, content)
+	if err != nil {
 		t.Fatal(err)
 	}
-	r.git(t, dir, "add", file)
-	r.git(t, dir, "-c", "user.name=someone else", "-c", "user.email=someone@localhost", "commit", "--quiet", "-m", "Someone else's change: "+file)
-	r.git(t, dir, "push", "--quiet", "origin", "HEAD:refs/heads/master")
-	return r.git(t, dir, "rev-parse", "HEAD")
+	return sha
+}
+
+func (r deployRepo) pushAsSomeoneElseErr(dir, file, content string) (string, error) {
+	steps := [][]string{
+		{"clone", "--quiet", "--branch=master", r.hostURL(), "."},
+		{"add", file},
+		{"-c", "user.name=someone else", "-c", "user.email=someone@localhost", "commit", "--quiet", "-m", "Someone else's change: " + file},
+		{"push", "--quiet", "origin", "HEAD:refs/heads/master"},
+	}
+	for i, args := range steps {
+		if i == 1 {
+			if err := os.WriteFile(filepath.Join(dir, file), []byte(content), 0o644); err != nil {
+				return "", err
+			}
+		}
+		if _, err := r.gitErr(dir, args...); err != nil {
+			return "", err
+		}
+	}
+	return r.gitErr(dir, "rev-parse", "HEAD")
 }
 
 type giteaPull struct {
@@ -192,11 +217,27 @@ func (r deployRepo) pulls(t *testing.T) []giteaPull {
 type forgeProxy struct {
 	port         string
 	mu           sync.Mutex
-	hook         func()
+	hook         func() error
+	hookErr      error
+	hookRan      bool
 	receivePacks int
 }
 
-func newForgeProxy(t *testing.T, f forge, hook func()) *forgeProxy {
+// pushes is how many pushes (receive-packs) reached the forge; ran whether the hook ran, and
+// what it returned.
+func (p *forgeProxy) pushes() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.receivePacks
+}
+
+func (p *forgeProxy) hookResult() (ran bool, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.hookRan, p.hookErr
+}
+
+func newForgeProxy(t *testing.T, f forge, hook func() error) *forgeProxy {
 	t.Helper()
 	target, _ := url.Parse("http://" + f.addr)
 	p := &forgeProxy{hook: hook}
@@ -213,7 +254,11 @@ func newForgeProxy(t *testing.T, f forge, hook func()) *forgeProxy {
 			p.hook = nil
 			p.mu.Unlock()
 			if hook != nil {
-				hook()
+				// Runs on the proxy's goroutine: it reports an error, never t.Fatal.
+				err := hook()
+				p.mu.Lock()
+				p.hookRan, p.hookErr = true, err
+				p.mu.Unlock()
 			}
 		}
 		if strings.HasSuffix(req.URL.Path, "/git-receive-pack") {
@@ -351,15 +396,21 @@ func TestGitopsDirectRebasesOnAConcurrentPushAndKeepsIt(t *testing.T) {
 	r := f.newDeploymentRepo(t)
 	seed := r.tip(t, "master")
 	var theirs string
-	p := newForgeProxy(t, f, func() { theirs = r.pushAsSomeoneElse(t, "NOTES.md", "a note pushed during the nightly\n") })
+	theirsDir := t.TempDir()
+	p := newForgeProxy(t, f, func() (err error) {
+		theirs, err = r.pushAsSomeoneElseErr(theirsDir, "NOTES.md", "a note pushed during the nightly\n")
+		return err
+	})
 	commit := strings.Repeat("1a2b3c4d5e", 4)
 	stack := stackFile(t, commit, "")
 	tok := tokenFile(t, f.token)
 
 	first := gitopsCall(t, r, p, tok, stack, commit)
 	report := first.mustSucceed(t)
-	if theirs == "" {
+	if ran, err := p.hookResult(); !ran {
 		t.Fatal("the proxy never saw the push start: no concurrent commit was injected")
+	} else if err != nil {
+		t.Fatalf("pushing the concurrent commit: %v", err)
 	}
 	ours := r.tip(t, "master")
 	for k, want := range map[string]string{"pushed": "true", "changed": "true", "attempts": "2", "commit": ours, "branch": "master"} {
@@ -390,7 +441,7 @@ func TestGitopsDirectRebasesOnAConcurrentPushAndKeepsIt(t *testing.T) {
 	if note := r.git(t, dir, "show", "origin/master:NOTES.md"); note != "a note pushed during the nightly" {
 		t.Errorf("the concurrent commit's file is gone from master: %q", note)
 	}
-	if p.receivePacks < 1 {
+	if p.pushes() < 1 {
 		t.Errorf("no push reached the forge")
 	}
 
@@ -490,8 +541,8 @@ func TestGitopsDryRunPushesNothing(t *testing.T) {
 			t.Errorf("dry run (%s):\n%s", mode, out)
 		}
 	}
-	if r.tip(t, "master") != master || r.tip(t, "deployment-abcdef0123abcde") != "" || len(r.pulls(t)) != 0 || p.receivePacks != 0 {
-		t.Errorf("a dry run pushed (%d receive-packs) or opened something", p.receivePacks)
+	if r.tip(t, "master") != master || r.tip(t, "deployment-abcdef0123abcde") != "" || len(r.pulls(t)) != 0 || p.pushes() != 0 {
+		t.Errorf("a dry run pushed (%d receive-packs) or opened something", p.pushes())
 	}
 }
 
