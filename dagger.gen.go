@@ -63,6 +63,8 @@ func (r Nightly) MarshalJSON() ([]byte, error) {
 		MavenCache string
 		Images     []*ImageSource
 		Linting    *LintSettings
+		GitImage   string
+		Targets    *Targets
 	}
 	concrete.Source = r.Source
 	concrete.MavenImage = r.MavenImage
@@ -70,6 +72,8 @@ func (r Nightly) MarshalJSON() ([]byte, error) {
 	concrete.MavenCache = r.MavenCache
 	concrete.Images = r.Images
 	concrete.Linting = r.Linting
+	concrete.GitImage = r.GitImage
+	concrete.Targets = r.Targets
 	return json.Marshal(&concrete)
 }
 
@@ -81,6 +85,8 @@ func (r *Nightly) UnmarshalJSON(bs []byte) error {
 		MavenCache string
 		Images     []*ImageSource
 		Linting    *LintSettings
+		GitImage   string
+		Targets    *Targets
 	}
 	err := json.Unmarshal(bs, &concrete)
 	if err != nil {
@@ -92,6 +98,8 @@ func (r *Nightly) UnmarshalJSON(bs []byte) error {
 	r.MavenCache = concrete.MavenCache
 	r.Images = concrete.Images
 	r.Linting = concrete.Linting
+	r.GitImage = concrete.GitImage
+	r.Targets = concrete.Targets
 	return nil
 }
 
@@ -177,11 +185,13 @@ func (r Version) MarshalJSON() ([]byte, error) {
 		Base        string
 		NightlyTag  string
 		PreviousTag string
+		Summary     string
 	}
 	concrete.Pom = r.Pom
 	concrete.Base = r.Base
 	concrete.NightlyTag = r.NightlyTag
 	concrete.PreviousTag = r.PreviousTag
+	concrete.Summary = r.Summary
 	return json.Marshal(&concrete)
 }
 
@@ -191,6 +201,7 @@ func (r *Version) UnmarshalJSON(bs []byte) error {
 		Base        string
 		NightlyTag  string
 		PreviousTag string
+		Summary     string
 	}
 	err := json.Unmarshal(bs, &concrete)
 	if err != nil {
@@ -200,6 +211,7 @@ func (r *Version) UnmarshalJSON(bs []byte) error {
 	r.Base = concrete.Base
 	r.NightlyTag = concrete.NightlyTag
 	r.PreviousTag = concrete.PreviousTag
+	r.Summary = concrete.Summary
 	return nil
 }
 
@@ -268,6 +280,7 @@ func (r DeployResult) MarshalJSON() ([]byte, error) {
 		Attempts   int
 		Output     string
 		Container  *dagger.Container
+		Summary    string
 	}
 	concrete.Repository = r.Repository
 	concrete.DryRun = r.DryRun
@@ -276,6 +289,7 @@ func (r DeployResult) MarshalJSON() ([]byte, error) {
 	concrete.Attempts = r.Attempts
 	concrete.Output = r.Output
 	concrete.Container = r.Container
+	concrete.Summary = r.Summary
 	return json.Marshal(&concrete)
 }
 
@@ -288,6 +302,7 @@ func (r *DeployResult) UnmarshalJSON(bs []byte) error {
 		Attempts   int
 		Output     string
 		Container  *dagger.Container
+		Summary    string
 	}
 	err := json.Unmarshal(bs, &concrete)
 	if err != nil {
@@ -300,6 +315,7 @@ func (r *DeployResult) UnmarshalJSON(bs []byte) error {
 	r.Attempts = concrete.Attempts
 	r.Output = concrete.Output
 	r.Container = concrete.Container
+	r.Summary = concrete.Summary
 	return nil
 }
 
@@ -324,86 +340,6 @@ func (r *BuildContexts) UnmarshalJSON(bs []byte) error {
 	}
 	r.ManagementApi = concrete.ManagementApi
 	r.Webui = concrete.Webui
-	return nil
-}
-
-func (r PublishResult) MarshalJSON() ([]byte, error) {
-	var concrete struct {
-		Version     string
-		NightlyTag  string
-		GitCommitId string
-		DryRun      bool
-		Images      []*PublishedImage
-	}
-	concrete.Version = r.Version
-	concrete.NightlyTag = r.NightlyTag
-	concrete.GitCommitId = r.GitCommitId
-	concrete.DryRun = r.DryRun
-	concrete.Images = r.Images
-	return json.Marshal(&concrete)
-}
-
-func (r *PublishResult) UnmarshalJSON(bs []byte) error {
-	var concrete struct {
-		Version     string
-		NightlyTag  string
-		GitCommitId string
-		DryRun      bool
-		Images      []*PublishedImage
-	}
-	err := json.Unmarshal(bs, &concrete)
-	if err != nil {
-		return err
-	}
-	r.Version = concrete.Version
-	r.NightlyTag = concrete.NightlyTag
-	r.GitCommitId = concrete.GitCommitId
-	r.DryRun = concrete.DryRun
-	r.Images = concrete.Images
-	return nil
-}
-
-func (r PublishedImage) MarshalJSON() ([]byte, error) {
-	var concrete struct {
-		Name            string
-		Repository      string
-		CommitTag       string
-		Digest          string
-		PreviousNightly string
-		Promoted        bool
-		Moves           []string
-	}
-	concrete.Name = r.Name
-	concrete.Repository = r.Repository
-	concrete.CommitTag = r.CommitTag
-	concrete.Digest = r.Digest
-	concrete.PreviousNightly = r.PreviousNightly
-	concrete.Promoted = r.Promoted
-	concrete.Moves = r.Moves
-	return json.Marshal(&concrete)
-}
-
-func (r *PublishedImage) UnmarshalJSON(bs []byte) error {
-	var concrete struct {
-		Name            string
-		Repository      string
-		CommitTag       string
-		Digest          string
-		PreviousNightly string
-		Promoted        bool
-		Moves           []string
-	}
-	err := json.Unmarshal(bs, &concrete)
-	if err != nil {
-		return err
-	}
-	r.Name = concrete.Name
-	r.Repository = concrete.Repository
-	r.CommitTag = concrete.CommitTag
-	r.Digest = concrete.Digest
-	r.PreviousNightly = concrete.PreviousNightly
-	r.Promoted = concrete.Promoted
-	r.Moves = concrete.Moves
 	return nil
 }
 
@@ -459,6 +395,170 @@ func (r *LintReport) UnmarshalJSON(bs []byte) error {
 	return nil
 }
 
+func (r Deployment) MarshalJSON() ([]byte, error) {
+	var concrete struct {
+		Project            *dagger.Directory
+		Stack              string
+		BackendUrl         string
+		BackendService     *dagger.Service
+		BackendEnv         *dagger.Secret
+		Passphrase         *dagger.Secret
+		Kubeconfig         *dagger.Secret
+		ClusterService     *dagger.Service
+		ConfigNamespace    string
+		PulumiImage        string
+		GolangImage        string
+		KubernetesProvider string
+		PluginServer       string
+		PluginService      *dagger.Service
+	}
+	concrete.Project = r.Project
+	concrete.Stack = r.Stack
+	concrete.BackendUrl = r.BackendUrl
+	concrete.BackendService = r.BackendService
+	concrete.BackendEnv = r.BackendEnv
+	concrete.Passphrase = r.Passphrase
+	concrete.Kubeconfig = r.Kubeconfig
+	concrete.ClusterService = r.ClusterService
+	concrete.ConfigNamespace = r.ConfigNamespace
+	concrete.PulumiImage = r.PulumiImage
+	concrete.GolangImage = r.GolangImage
+	concrete.KubernetesProvider = r.KubernetesProvider
+	concrete.PluginServer = r.PluginServer
+	concrete.PluginService = r.PluginService
+	return json.Marshal(&concrete)
+}
+
+func (r *Deployment) UnmarshalJSON(bs []byte) error {
+	var concrete struct {
+		Project            *dagger.Directory
+		Stack              string
+		BackendUrl         string
+		BackendService     *dagger.Service
+		BackendEnv         *dagger.Secret
+		Passphrase         *dagger.Secret
+		Kubeconfig         *dagger.Secret
+		ClusterService     *dagger.Service
+		ConfigNamespace    string
+		PulumiImage        string
+		GolangImage        string
+		KubernetesProvider string
+		PluginServer       string
+		PluginService      *dagger.Service
+	}
+	err := json.Unmarshal(bs, &concrete)
+	if err != nil {
+		return err
+	}
+	r.Project = concrete.Project
+	r.Stack = concrete.Stack
+	r.BackendUrl = concrete.BackendUrl
+	r.BackendService = concrete.BackendService
+	r.BackendEnv = concrete.BackendEnv
+	r.Passphrase = concrete.Passphrase
+	r.Kubeconfig = concrete.Kubeconfig
+	r.ClusterService = concrete.ClusterService
+	r.ConfigNamespace = concrete.ConfigNamespace
+	r.PulumiImage = concrete.PulumiImage
+	r.GolangImage = concrete.GolangImage
+	r.KubernetesProvider = concrete.KubernetesProvider
+	r.PluginServer = concrete.PluginServer
+	r.PluginService = concrete.PluginService
+	return nil
+}
+
+func (r Report) MarshalJSON() ([]byte, error) {
+	var concrete struct {
+		Passed         bool
+		Status         string
+		FailedStage    string
+		Cause          string
+		DryRun         bool
+		NightlyTag     string
+		GitCommitId    string
+		Summary        string
+		Markdown       string
+		Stages         []*StageResult
+		ReportJson     *dagger.File
+		ReportMarkdown *dagger.File
+		Files          *dagger.Directory
+		Tests          *TestResult
+		Lint           *LintReport
+		Images         []*RunImage
+		StackFile      *dagger.File
+		Gitops         *GitopsCommit
+		Deployment     *DeploymentReport
+	}
+	concrete.Passed = r.Passed
+	concrete.Status = r.Status
+	concrete.FailedStage = r.FailedStage
+	concrete.Cause = r.Cause
+	concrete.DryRun = r.DryRun
+	concrete.NightlyTag = r.NightlyTag
+	concrete.GitCommitId = r.GitCommitId
+	concrete.Summary = r.Summary
+	concrete.Markdown = r.Markdown
+	concrete.Stages = r.Stages
+	concrete.ReportJson = r.ReportJson
+	concrete.ReportMarkdown = r.ReportMarkdown
+	concrete.Files = r.Files
+	concrete.Tests = r.Tests
+	concrete.Lint = r.Lint
+	concrete.Images = r.Images
+	concrete.StackFile = r.StackFile
+	concrete.Gitops = r.Gitops
+	concrete.Deployment = r.Deployment
+	return json.Marshal(&concrete)
+}
+
+func (r *Report) UnmarshalJSON(bs []byte) error {
+	var concrete struct {
+		Passed         bool
+		Status         string
+		FailedStage    string
+		Cause          string
+		DryRun         bool
+		NightlyTag     string
+		GitCommitId    string
+		Summary        string
+		Markdown       string
+		Stages         []*StageResult
+		ReportJson     *dagger.File
+		ReportMarkdown *dagger.File
+		Files          *dagger.Directory
+		Tests          *TestResult
+		Lint           *LintReport
+		Images         []*RunImage
+		StackFile      *dagger.File
+		Gitops         *GitopsCommit
+		Deployment     *DeploymentReport
+	}
+	err := json.Unmarshal(bs, &concrete)
+	if err != nil {
+		return err
+	}
+	r.Passed = concrete.Passed
+	r.Status = concrete.Status
+	r.FailedStage = concrete.FailedStage
+	r.Cause = concrete.Cause
+	r.DryRun = concrete.DryRun
+	r.NightlyTag = concrete.NightlyTag
+	r.GitCommitId = concrete.GitCommitId
+	r.Summary = concrete.Summary
+	r.Markdown = concrete.Markdown
+	r.Stages = concrete.Stages
+	r.ReportJson = concrete.ReportJson
+	r.ReportMarkdown = concrete.ReportMarkdown
+	r.Files = concrete.Files
+	r.Tests = concrete.Tests
+	r.Lint = concrete.Lint
+	r.Images = concrete.Images
+	r.StackFile = concrete.StackFile
+	r.Gitops = concrete.Gitops
+	r.Deployment = concrete.Deployment
+	return nil
+}
+
 func (r DeployedArtifact) MarshalJSON() ([]byte, error) {
 	var concrete struct {
 		Coordinates string
@@ -504,6 +604,258 @@ func (r *DeployedArtifact) UnmarshalJSON(bs []byte) error {
 	r.Classifier = concrete.Classifier
 	r.Extension = concrete.Extension
 	r.Url = concrete.Url
+	return nil
+}
+
+func (r DeploymentReport) MarshalJSON() ([]byte, error) {
+	var concrete struct {
+		Summary        string
+		Stack          string
+		DryRun         bool
+		PreviewDiff    string
+		PreviewChanges string
+		Changes        string
+		Changed        int
+		Version        int
+		Outputs        []string
+		Workloads      []*WorkloadRollout
+		Pending        []string
+		Recovered      string
+		LockWaits      int
+		PreviewMs      int
+		UpdateMs       int
+		Json           string
+		Container      *dagger.Container
+	}
+	concrete.Summary = r.Summary
+	concrete.Stack = r.Stack
+	concrete.DryRun = r.DryRun
+	concrete.PreviewDiff = r.PreviewDiff
+	concrete.PreviewChanges = r.PreviewChanges
+	concrete.Changes = r.Changes
+	concrete.Changed = r.Changed
+	concrete.Version = r.Version
+	concrete.Outputs = r.Outputs
+	concrete.Workloads = r.Workloads
+	concrete.Pending = r.Pending
+	concrete.Recovered = r.Recovered
+	concrete.LockWaits = r.LockWaits
+	concrete.PreviewMs = r.PreviewMs
+	concrete.UpdateMs = r.UpdateMs
+	concrete.Json = r.Json
+	concrete.Container = r.Container
+	return json.Marshal(&concrete)
+}
+
+func (r *DeploymentReport) UnmarshalJSON(bs []byte) error {
+	var concrete struct {
+		Summary        string
+		Stack          string
+		DryRun         bool
+		PreviewDiff    string
+		PreviewChanges string
+		Changes        string
+		Changed        int
+		Version        int
+		Outputs        []string
+		Workloads      []*WorkloadRollout
+		Pending        []string
+		Recovered      string
+		LockWaits      int
+		PreviewMs      int
+		UpdateMs       int
+		Json           string
+		Container      *dagger.Container
+	}
+	err := json.Unmarshal(bs, &concrete)
+	if err != nil {
+		return err
+	}
+	r.Summary = concrete.Summary
+	r.Stack = concrete.Stack
+	r.DryRun = concrete.DryRun
+	r.PreviewDiff = concrete.PreviewDiff
+	r.PreviewChanges = concrete.PreviewChanges
+	r.Changes = concrete.Changes
+	r.Changed = concrete.Changed
+	r.Version = concrete.Version
+	r.Outputs = concrete.Outputs
+	r.Workloads = concrete.Workloads
+	r.Pending = concrete.Pending
+	r.Recovered = concrete.Recovered
+	r.LockWaits = concrete.LockWaits
+	r.PreviewMs = concrete.PreviewMs
+	r.UpdateMs = concrete.UpdateMs
+	r.Json = concrete.Json
+	r.Container = concrete.Container
+	return nil
+}
+
+func (r StageResult) MarshalJSON() ([]byte, error) {
+	var concrete struct {
+		Name    string
+		Status  string
+		Seconds float64
+		Summary string
+		Error   string
+	}
+	concrete.Name = r.Name
+	concrete.Status = r.Status
+	concrete.Seconds = r.Seconds
+	concrete.Summary = r.Summary
+	concrete.Error = r.Error
+	return json.Marshal(&concrete)
+}
+
+func (r *StageResult) UnmarshalJSON(bs []byte) error {
+	var concrete struct {
+		Name    string
+		Status  string
+		Seconds float64
+		Summary string
+		Error   string
+	}
+	err := json.Unmarshal(bs, &concrete)
+	if err != nil {
+		return err
+	}
+	r.Name = concrete.Name
+	r.Status = concrete.Status
+	r.Seconds = concrete.Seconds
+	r.Summary = concrete.Summary
+	r.Error = concrete.Error
+	return nil
+}
+
+func (r RunImage) MarshalJSON() ([]byte, error) {
+	var concrete struct {
+		Name       string
+		Repository string
+		CommitTag  string
+		Digest     string
+		Pushed     bool
+		Moves      []string
+	}
+	concrete.Name = r.Name
+	concrete.Repository = r.Repository
+	concrete.CommitTag = r.CommitTag
+	concrete.Digest = r.Digest
+	concrete.Pushed = r.Pushed
+	concrete.Moves = r.Moves
+	return json.Marshal(&concrete)
+}
+
+func (r *RunImage) UnmarshalJSON(bs []byte) error {
+	var concrete struct {
+		Name       string
+		Repository string
+		CommitTag  string
+		Digest     string
+		Pushed     bool
+		Moves      []string
+	}
+	err := json.Unmarshal(bs, &concrete)
+	if err != nil {
+		return err
+	}
+	r.Name = concrete.Name
+	r.Repository = concrete.Repository
+	r.CommitTag = concrete.CommitTag
+	r.Digest = concrete.Digest
+	r.Pushed = concrete.Pushed
+	r.Moves = concrete.Moves
+	return nil
+}
+
+func (r GitopsCommit) MarshalJSON() ([]byte, error) {
+	var concrete struct {
+		Result         string
+		Repository     string
+		Mode           string
+		Branch         string
+		Commit         string
+		Pushed         bool
+		PullRequest    int
+		PullRequestUrl string
+		Diff           string
+	}
+	concrete.Result = r.Result
+	concrete.Repository = r.Repository
+	concrete.Mode = r.Mode
+	concrete.Branch = r.Branch
+	concrete.Commit = r.Commit
+	concrete.Pushed = r.Pushed
+	concrete.PullRequest = r.PullRequest
+	concrete.PullRequestUrl = r.PullRequestUrl
+	concrete.Diff = r.Diff
+	return json.Marshal(&concrete)
+}
+
+func (r *GitopsCommit) UnmarshalJSON(bs []byte) error {
+	var concrete struct {
+		Result         string
+		Repository     string
+		Mode           string
+		Branch         string
+		Commit         string
+		Pushed         bool
+		PullRequest    int
+		PullRequestUrl string
+		Diff           string
+	}
+	err := json.Unmarshal(bs, &concrete)
+	if err != nil {
+		return err
+	}
+	r.Result = concrete.Result
+	r.Repository = concrete.Repository
+	r.Mode = concrete.Mode
+	r.Branch = concrete.Branch
+	r.Commit = concrete.Commit
+	r.Pushed = concrete.Pushed
+	r.PullRequest = concrete.PullRequest
+	r.PullRequestUrl = concrete.PullRequestUrl
+	r.Diff = concrete.Diff
+	return nil
+}
+
+func (r WorkloadRollout) MarshalJSON() ([]byte, error) {
+	var concrete struct {
+		Kind        string
+		Namespace   string
+		Name        string
+		GitCommitId string
+		RolledOut   bool
+		State       string
+	}
+	concrete.Kind = r.Kind
+	concrete.Namespace = r.Namespace
+	concrete.Name = r.Name
+	concrete.GitCommitId = r.GitCommitId
+	concrete.RolledOut = r.RolledOut
+	concrete.State = r.State
+	return json.Marshal(&concrete)
+}
+
+func (r *WorkloadRollout) UnmarshalJSON(bs []byte) error {
+	var concrete struct {
+		Kind        string
+		Namespace   string
+		Name        string
+		GitCommitId string
+		RolledOut   bool
+		State       string
+	}
+	err := json.Unmarshal(bs, &concrete)
+	if err != nil {
+		return err
+	}
+	r.Kind = concrete.Kind
+	r.Namespace = concrete.Namespace
+	r.Name = concrete.Name
+	r.GitCommitId = concrete.GitCommitId
+	r.RolledOut = concrete.RolledOut
+	r.State = concrete.State
 	return nil
 }
 
@@ -624,6 +976,102 @@ func dispatch(ctx context.Context) (rerr error) {
 func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName string, inputArgs map[string][]byte) (_ any, err error) {
 	_ = inputArgs
 	switch parentName {
+	case "Deployment":
+		switch fnName {
+		case "Cancel":
+			var parent Deployment
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return (*Deployment).Cancel(&parent, ctx)
+		case "StackConfig":
+			var parent Deployment
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var imageTag string
+			if inputArgs["imageTag"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["imageTag"]), &imageTag)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg imageTag", err))
+				}
+			}
+			var commit string
+			if inputArgs["commit"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["commit"]), &commit)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg commit", err))
+				}
+			}
+			var chartFolder string
+			if inputArgs["chartFolder"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["chartFolder"]), &chartFolder)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg chartFolder", err))
+				}
+			}
+			var uiImageTag string
+			if inputArgs["uiImageTag"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["uiImageTag"]), &uiImageTag)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg uiImageTag", err))
+				}
+			}
+			var namespace string
+			if inputArgs["namespace"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["namespace"]), &namespace)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg namespace", err))
+				}
+			}
+			return (*Deployment).StackConfig(&parent, ctx, imageTag, commit, chartFolder, uiImageTag, namespace)
+		case "Up":
+			var parent Deployment
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var imageTagValues []string
+			if inputArgs["imageTagValues"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["imageTagValues"]), &imageTagValues)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg imageTagValues", err))
+				}
+			}
+			var pullPolicy string
+			if inputArgs["pullPolicy"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["pullPolicy"]), &pullPolicy)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg pullPolicy", err))
+				}
+			}
+			var recreate bool
+			if inputArgs["recreate"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["recreate"]), &recreate)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg recreate", err))
+				}
+			}
+			var lockRetries int
+			if inputArgs["lockRetries"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["lockRetries"]), &lockRetries)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg lockRetries", err))
+				}
+			}
+			var dryRun bool
+			if inputArgs["dryRun"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["dryRun"]), &dryRun)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dryRun", err))
+				}
+			}
+			return (*Deployment).Up(&parent, ctx, imageTagValues, pullPolicy, recreate, lockRetries, dryRun)
+		default:
+			return nil, fmt.Errorf("unknown function %s", fnName)
+		}
 	case "Nightly":
 		switch fnName {
 		case "Deploy":
@@ -696,6 +1144,223 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Nightly).Deploy(&parent, ctx, repositoryUrl, repositoryId, username, password, settings, repositoryService, runTests, dryRun, retries)
+		case "Deployment":
+			var parent Nightly
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var project *dagger.Directory
+			if inputArgs["project"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["project"]), &project)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg project", err))
+				}
+			}
+			var stack string
+			if inputArgs["stack"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["stack"]), &stack)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg stack", err))
+				}
+			}
+			var backendUrl string
+			if inputArgs["backendUrl"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["backendUrl"]), &backendUrl)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg backendUrl", err))
+				}
+			}
+			var backendService *dagger.Service
+			if inputArgs["backendService"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["backendService"]), &backendService)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg backendService", err))
+				}
+			}
+			var backendEnv *dagger.Secret
+			if inputArgs["backendEnv"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["backendEnv"]), &backendEnv)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg backendEnv", err))
+				}
+			}
+			var passphrase *dagger.Secret
+			if inputArgs["passphrase"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["passphrase"]), &passphrase)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg passphrase", err))
+				}
+			}
+			var kubeconfig *dagger.Secret
+			if inputArgs["kubeconfig"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["kubeconfig"]), &kubeconfig)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg kubeconfig", err))
+				}
+			}
+			var clusterService *dagger.Service
+			if inputArgs["clusterService"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["clusterService"]), &clusterService)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg clusterService", err))
+				}
+			}
+			var configNamespace string
+			if inputArgs["configNamespace"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["configNamespace"]), &configNamespace)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg configNamespace", err))
+				}
+			}
+			var pulumiImage string
+			if inputArgs["pulumiImage"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["pulumiImage"]), &pulumiImage)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg pulumiImage", err))
+				}
+			}
+			var golangImage string
+			if inputArgs["golangImage"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["golangImage"]), &golangImage)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg golangImage", err))
+				}
+			}
+			var kubernetesProvider string
+			if inputArgs["kubernetesProvider"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["kubernetesProvider"]), &kubernetesProvider)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg kubernetesProvider", err))
+				}
+			}
+			var pluginServer string
+			if inputArgs["pluginServer"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["pluginServer"]), &pluginServer)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg pluginServer", err))
+				}
+			}
+			var pluginService *dagger.Service
+			if inputArgs["pluginService"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["pluginService"]), &pluginService)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg pluginService", err))
+				}
+			}
+			return (*Nightly).Deployment(&parent, project, stack, backendUrl, backendService, backendEnv, passphrase, kubeconfig, clusterService, configNamespace, pulumiImage, golangImage, kubernetesProvider, pluginServer, pluginService), nil
+		case "GhaTool":
+			var parent Nightly
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var arch string
+			if inputArgs["arch"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["arch"]), &arch)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg arch", err))
+				}
+			}
+			return (*Nightly).GhaTool(&parent, arch), nil
+		case "Gitops":
+			var parent Nightly
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var repositoryUrl string
+			if inputArgs["repositoryUrl"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["repositoryUrl"]), &repositoryUrl)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg repositoryUrl", err))
+				}
+			}
+			var token *dagger.Secret
+			if inputArgs["token"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["token"]), &token)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg token", err))
+				}
+			}
+			var stackFile *dagger.File
+			if inputArgs["stackFile"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["stackFile"]), &stackFile)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg stackFile", err))
+				}
+			}
+			var commit string
+			if inputArgs["commit"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["commit"]), &commit)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg commit", err))
+				}
+			}
+			var imageTag string
+			if inputArgs["imageTag"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["imageTag"]), &imageTag)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg imageTag", err))
+				}
+			}
+			var path string
+			if inputArgs["path"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["path"]), &path)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg path", err))
+				}
+			}
+			var base string
+			if inputArgs["base"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["base"]), &base)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg base", err))
+				}
+			}
+			var mode string
+			if inputArgs["mode"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["mode"]), &mode)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg mode", err))
+				}
+			}
+			var author string
+			if inputArgs["author"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["author"]), &author)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg author", err))
+				}
+			}
+			var forge string
+			if inputArgs["forge"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["forge"]), &forge)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg forge", err))
+				}
+			}
+			var forgeService *dagger.Service
+			if inputArgs["forgeService"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["forgeService"]), &forgeService)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg forgeService", err))
+				}
+			}
+			var dryRun bool
+			if inputArgs["dryRun"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["dryRun"]), &dryRun)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dryRun", err))
+				}
+			}
+			var retries int
+			if inputArgs["retries"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["retries"]), &retries)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg retries", err))
+				}
+			}
+			return (*Nightly).Gitops(&parent, ctx, repositoryUrl, token, stackFile, commit, imageTag, path, base, mode, author, forge, forgeService, dryRun, retries)
 		case "Lint":
 			var parent Nightly
 			err = json.Unmarshal(parentJSON, &parent)
@@ -728,6 +1393,13 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				err = json.Unmarshal([]byte(inputArgs["commit"]), &commit)
 				if err != nil {
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg commit", err))
+				}
+			}
+			var created string
+			if inputArgs["created"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["created"]), &created)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg created", err))
 				}
 			}
 			var registry string
@@ -779,13 +1451,6 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg platforms", err))
 				}
 			}
-			var created string
-			if inputArgs["created"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["created"]), &created)
-				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg created", err))
-				}
-			}
 			var sourceUrl string
 			if inputArgs["sourceUrl"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["sourceUrl"]), &sourceUrl)
@@ -800,7 +1465,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dryRun", err))
 				}
 			}
-			return (*Nightly).Publish(&parent, ctx, commit, registry, apiRepository, uiRepository, username, password, registryService, platforms, created, sourceUrl, dryRun)
+			return (*Nightly).Publish(&parent, ctx, commit, created, registry, apiRepository, uiRepository, username, password, registryService, platforms, sourceUrl, dryRun)
 		case "Rollback":
 			var parent Nightly
 			err = json.Unmarshal(parentJSON, &parent)
@@ -850,6 +1515,34 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Nightly).Rollback(&parent, ctx, registry, apiRepository, uiRepository, username, password, registryService)
+		case "Run":
+			var parent Nightly
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var commit string
+			if inputArgs["commit"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["commit"]), &commit)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg commit", err))
+				}
+			}
+			var created string
+			if inputArgs["created"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["created"]), &created)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg created", err))
+				}
+			}
+			var dryRun bool
+			if inputArgs["dryRun"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["dryRun"]), &dryRun)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dryRun", err))
+				}
+			}
+			return (*Nightly).Run(&parent, ctx, commit, created, dryRun)
 		case "Test":
 			var parent Nightly
 			err = json.Unmarshal(parentJSON, &parent)
@@ -878,6 +1571,349 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
 			return (*Nightly).Version(&parent, ctx)
+		case "WithDeployment":
+			var parent Nightly
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var project *dagger.Directory
+			if inputArgs["project"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["project"]), &project)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg project", err))
+				}
+			}
+			var stack string
+			if inputArgs["stack"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["stack"]), &stack)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg stack", err))
+				}
+			}
+			var backendUrl string
+			if inputArgs["backendUrl"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["backendUrl"]), &backendUrl)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg backendUrl", err))
+				}
+			}
+			var backendService *dagger.Service
+			if inputArgs["backendService"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["backendService"]), &backendService)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg backendService", err))
+				}
+			}
+			var backendEnv *dagger.Secret
+			if inputArgs["backendEnv"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["backendEnv"]), &backendEnv)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg backendEnv", err))
+				}
+			}
+			var passphrase *dagger.Secret
+			if inputArgs["passphrase"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["passphrase"]), &passphrase)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg passphrase", err))
+				}
+			}
+			var kubeconfig *dagger.Secret
+			if inputArgs["kubeconfig"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["kubeconfig"]), &kubeconfig)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg kubeconfig", err))
+				}
+			}
+			var clusterService *dagger.Service
+			if inputArgs["clusterService"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["clusterService"]), &clusterService)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg clusterService", err))
+				}
+			}
+			var chartFolder string
+			if inputArgs["chartFolder"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["chartFolder"]), &chartFolder)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg chartFolder", err))
+				}
+			}
+			var namespace string
+			if inputArgs["namespace"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["namespace"]), &namespace)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg namespace", err))
+				}
+			}
+			var configNamespace string
+			if inputArgs["configNamespace"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["configNamespace"]), &configNamespace)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg configNamespace", err))
+				}
+			}
+			var pulumiImage string
+			if inputArgs["pulumiImage"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["pulumiImage"]), &pulumiImage)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg pulumiImage", err))
+				}
+			}
+			var kubernetesProvider string
+			if inputArgs["kubernetesProvider"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["kubernetesProvider"]), &kubernetesProvider)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg kubernetesProvider", err))
+				}
+			}
+			var pluginServer string
+			if inputArgs["pluginServer"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["pluginServer"]), &pluginServer)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg pluginServer", err))
+				}
+			}
+			var pluginService *dagger.Service
+			if inputArgs["pluginService"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["pluginService"]), &pluginService)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg pluginService", err))
+				}
+			}
+			return (*Nightly).WithDeployment(&parent, project, stack, backendUrl, backendService, backendEnv, passphrase, kubeconfig, clusterService, chartFolder, namespace, configNamespace, pulumiImage, kubernetesProvider, pluginServer, pluginService), nil
+		case "WithDirectDeploy":
+			var parent Nightly
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var imageTagValues []string
+			if inputArgs["imageTagValues"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["imageTagValues"]), &imageTagValues)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg imageTagValues", err))
+				}
+			}
+			var pullPolicy string
+			if inputArgs["pullPolicy"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["pullPolicy"]), &pullPolicy)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg pullPolicy", err))
+				}
+			}
+			var recreate bool
+			if inputArgs["recreate"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["recreate"]), &recreate)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg recreate", err))
+				}
+			}
+			var lockRetries int
+			if inputArgs["lockRetries"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["lockRetries"]), &lockRetries)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg lockRetries", err))
+				}
+			}
+			return (*Nightly).WithDirectDeploy(&parent, imageTagValues, pullPolicy, recreate, lockRetries), nil
+		case "WithGitops":
+			var parent Nightly
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var repositoryUrl string
+			if inputArgs["repositoryUrl"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["repositoryUrl"]), &repositoryUrl)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg repositoryUrl", err))
+				}
+			}
+			var token *dagger.Secret
+			if inputArgs["token"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["token"]), &token)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg token", err))
+				}
+			}
+			var path string
+			if inputArgs["path"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["path"]), &path)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg path", err))
+				}
+			}
+			var base string
+			if inputArgs["base"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["base"]), &base)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg base", err))
+				}
+			}
+			var mode string
+			if inputArgs["mode"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["mode"]), &mode)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg mode", err))
+				}
+			}
+			var author string
+			if inputArgs["author"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["author"]), &author)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg author", err))
+				}
+			}
+			var forge string
+			if inputArgs["forge"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["forge"]), &forge)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg forge", err))
+				}
+			}
+			var forgeService *dagger.Service
+			if inputArgs["forgeService"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["forgeService"]), &forgeService)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg forgeService", err))
+				}
+			}
+			var retries int
+			if inputArgs["retries"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["retries"]), &retries)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg retries", err))
+				}
+			}
+			return (*Nightly).WithGitops(&parent, repositoryUrl, token, path, base, mode, author, forge, forgeService, retries), nil
+		case "WithRegistry":
+			var parent Nightly
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var registry string
+			if inputArgs["registry"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registry"]), &registry)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registry", err))
+				}
+			}
+			var apiRepository string
+			if inputArgs["apiRepository"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["apiRepository"]), &apiRepository)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg apiRepository", err))
+				}
+			}
+			var uiRepository string
+			if inputArgs["uiRepository"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["uiRepository"]), &uiRepository)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg uiRepository", err))
+				}
+			}
+			var username *dagger.Secret
+			if inputArgs["username"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["username"]), &username)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg username", err))
+				}
+			}
+			var password *dagger.Secret
+			if inputArgs["password"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["password"]), &password)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg password", err))
+				}
+			}
+			var registryService *dagger.Service
+			if inputArgs["registryService"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registryService"]), &registryService)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryService", err))
+				}
+			}
+			var platforms []string
+			if inputArgs["platforms"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["platforms"]), &platforms)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg platforms", err))
+				}
+			}
+			var sourceUrl string
+			if inputArgs["sourceUrl"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["sourceUrl"]), &sourceUrl)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg sourceUrl", err))
+				}
+			}
+			return (*Nightly).WithRegistry(&parent, registry, apiRepository, uiRepository, username, password, registryService, platforms, sourceUrl), nil
+		case "WithSnapshotRepository":
+			var parent Nightly
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var repositoryUrl string
+			if inputArgs["repositoryUrl"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["repositoryUrl"]), &repositoryUrl)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg repositoryUrl", err))
+				}
+			}
+			var repositoryId string
+			if inputArgs["repositoryId"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["repositoryId"]), &repositoryId)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg repositoryId", err))
+				}
+			}
+			var username *dagger.Secret
+			if inputArgs["username"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["username"]), &username)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg username", err))
+				}
+			}
+			var password *dagger.Secret
+			if inputArgs["password"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["password"]), &password)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg password", err))
+				}
+			}
+			var settings *dagger.Secret
+			if inputArgs["settings"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["settings"]), &settings)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg settings", err))
+				}
+			}
+			var repositoryService *dagger.Service
+			if inputArgs["repositoryService"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["repositoryService"]), &repositoryService)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg repositoryService", err))
+				}
+			}
+			var runTests bool
+			if inputArgs["runTests"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["runTests"]), &runTests)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg runTests", err))
+				}
+			}
+			var retries int
+			if inputArgs["retries"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["retries"]), &retries)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg retries", err))
+				}
+			}
+			return (*Nightly).WithSnapshotRepository(&parent, repositoryUrl, repositoryId, username, password, settings, repositoryService, runTests, retries), nil
 		case "":
 			var parent Nightly
 			err = json.Unmarshal(parentJSON, &parent)
@@ -1004,6 +2040,18 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return New(source, mavenImage, mavenArgs, mavenCache, apiDockerfile, apiArtifact, apiBaseImage, uiDockerfile, uiAssets, uiBaseImage, linter, lintThreshold, hadolintConfig, hadolintImage, golangImage, shellcheckImage, gitImage), nil
+		default:
+			return nil, fmt.Errorf("unknown function %s", fnName)
+		}
+	case "Report":
+		switch fnName {
+		case "Check":
+			var parent Report
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return (*Report).Check(&parent)
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}

@@ -57,8 +57,8 @@ type ImageSource struct {
 	Name string
 	// The versioned Dockerfile, relative to the source root
 	Dockerfile string
-	// What the image ships, after mvn package: a glob of one file or a folder; its first path
-	// element is the Maven module whose version tags the image
+	// What the image ships, after mvn package: a glob of one file, a file or a folder; the Maven
+	// module whose version tags the image is the nearest folder above it holding a pom.xml
 	Ship string
 	// Its name in the build context
 	ShipAs string
@@ -84,7 +84,7 @@ func New(
 	// Versioned Dockerfile of the management API image, relative to the source root
 	// +default="docker/management-api/Dockerfile"
 	apiDockerfile string,
-	// The jar the management API image ships (a glob of exactly one file after mvn package)
+	// The jar the management API image ships, after mvn package: a glob of exactly one file, or its path
 	// +default="management-api/target/*.jar"
 	apiArtifact string,
 	// Base image of the management API (a Java runtime; pinned public reference)
@@ -159,6 +159,9 @@ type Version struct {
 	NightlyTag string
 	// The tag that keeps the nightly before it (e.g. 3.0.0-nightly-previous)
 	PreviousTag string
+	// All of it on one line: 3.0.0-SNAPSHOT → 3.0.0 → 3.0.0-nightly (dagger call prints an object
+	// as its ID: ask for this field, or another one)
+	Summary string
 }
 
 // Read the product version from the root pom.xml and derive the nightly image tags
@@ -167,7 +170,8 @@ func (m *Nightly) Version(ctx context.Context) (*Version, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Version{Pom: v.POM, Base: v.Base, NightlyTag: v.NightlyTag(), PreviousTag: v.PreviousTag()}, nil
+	return &Version{Pom: v.POM, Base: v.Base, NightlyTag: v.NightlyTag(), PreviousTag: v.PreviousTag(),
+		Summary: v.POM + " → " + v.Base + " → " + v.NightlyTag()}, nil
 }
 
 // Report the Maven and Java versions of the Maven image, as `mvn --version` prints them
@@ -245,6 +249,9 @@ type DeployResult struct {
 	Output string
 	// The container the deploy ran in, for inspection
 	Container *dagger.Container
+	// What was deployed, one line an artifact (dagger call prints an object as its ID: ask for
+	// this field to read the result)
+	Summary string
 }
 
 // DeployedArtifact is one uploaded file.
@@ -317,7 +324,20 @@ func (m *Nightly) Deploy(ctx context.Context,
 			Extension: a.Extension, Url: a.URL,
 		})
 	}
+	r.Summary = deploySummary(r)
 	return r, nil
+}
+
+func deploySummary(r *DeployResult) string {
+	verb := "deployed"
+	if r.DryRun {
+		verb = "dry run, nothing published; would deploy"
+	}
+	s := fmt.Sprintf("%s %s to %s in %d attempt(s): %d file(s)\n", verb, r.Version, r.Repository, r.Attempts, len(r.Artifacts))
+	for _, a := range r.Artifacts {
+		s += "  " + a.Coordinates + "\n"
+	}
+	return s
 }
 
 // BuildContexts are the prepared Docker build contexts of the two images.
@@ -337,42 +357,19 @@ func (m *Nightly) PrepareContexts(ctx context.Context) (*BuildContexts, error) {
 	return &BuildContexts{ManagementApi: cs[0].Dir, Webui: cs[1].Dir}, nil
 }
 
-// PublishResult is what publish did, image by image.
-type PublishResult struct {
-	// The product version (e.g. 3.0.0-SNAPSHOT)
-	Version string
-	// The tag both images now carry (e.g. 3.0.0-nightly)
-	NightlyTag string
-	// First 15 hex digits of the commit
-	GitCommitId string
-	// True when nothing was pushed or re-tagged
-	DryRun bool
-	Images []*PublishedImage
-}
-
-// PublishedImage is what publishing did to one image's tags.
-type PublishedImage struct {
-	Name string
-	// Registry and repository, e.g. docker.io/graviteeio/cockpit-management-api
-	Repository string
-	// The immutable tag the build was pushed under (X.Y.Z-nightly-<gitCommitId>)
-	CommitTag string
-	// Digest pushed (empty for a dry run)
-	Digest string
-	// Digest of X.Y.Z-nightly before (empty when there was none)
-	PreviousNightly string
-	// False when X.Y.Z-nightly already was this build (a re-run): no tag moved
-	Promoted bool
-	// Tag moves made, as tag=digest, in order
-	Moves []string
-}
-
-// Lint, build both images, push them under their commit tag, then promote them to X.Y.Z-nightly (the
-// current nightly kept as X.Y.Z-nightly-previous) by copying manifests; never cached
+// Lint and build both images reproducibly, push each under its immutable commit tag
+// X.Y.Z-nightly-<commit>, then point X.Y.Z-nightly at the newest build and X.Y.Z-nightly-previous at
+// the one before (safe when several publishes run at once); prints what moved, image by image.
+// Never cached
 // +cache="never"
 func (m *Nightly) Publish(ctx context.Context,
 	// The full git commit hash being published (e.g. $(git rev-parse HEAD))
 	commit string,
+	// The commit date, RFC 3339 (e.g. $(git log -1 --format=%cI)): the image's created label and
+	// the time of every file the build made, and what orders nightlies (the newest commit wins).
+	// Without it, a first publish stamps the current time and re-runs reuse it
+	// +optional
+	created string,
 	// Registry and namespace the repositories live in
 	// +default="docker.io/graviteeio"
 	registry string,
@@ -385,46 +382,40 @@ func (m *Nightly) Publish(ctx context.Context,
 	// Registry username
 	// +optional
 	username *dagger.Secret,
-	// Registry password or access token
+	// Registry password or access token (a trailing newline, as in a file: secret, is dropped)
 	// +optional
 	password *dagger.Secret,
-	// A service through which module code reaches the registry (for one on your machine:
-	// tcp://localhost:PORT); pushes go through the engine, which reaches the registry itself
+	// A service through which the module reaches the registry, for one on your machine
+	// (tcp://localhost:PORT); the registry keeps its name in image references
 	// +optional
 	registryService *dagger.Service,
-	// Platforms to build; more than one makes a multi-platform image
+	// Platforms to build; more than one makes a multi-platform image (an index)
 	// +default=["linux/amd64"]
 	platforms []string,
-	// The commit date (RFC 3339) for the org.opencontainers.image.created label; not "now", so
-	// that the same commit gives the same image
-	// +optional
-	created string,
 	// Source repository URL for the org.opencontainers.image.source label
 	// +optional
 	sourceUrl string,
-	// Build the images and read the current tags, but push and re-tag nothing
+	// Build the images and read the registry, but push and move nothing: prints what would happen
 	// +optional
 	dryRun bool,
-) (*PublishResult, error) {
+) (string, error) {
 	pub, err := ci.Publish(ctx, m.maven(), m.imageSources(), ci.PublishOpts{
 		Namespace:    registry,
 		Repositories: map[string]string{"management-api": apiRepository, "webui": uiRepository},
-		Build:        ci.BuildOpts{Platforms: platforms, Commit: commit, Created: created, SourceURL: sourceUrl},
+		Build:        ci.BuildOpts{Platforms: platforms, Commit: commit, SourceURL: sourceUrl},
+		Created:      created,
 		Registry:     ci.RegistryOpts{Username: username, Password: password, Service: registryService},
 		Lint:         m.lintOpts(),
 		DryRun:       dryRun,
 	})
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	r := &PublishResult{Version: pub.Version.POM, NightlyTag: pub.Version.NightlyTag(), GitCommitId: pub.GitCommitID, DryRun: pub.DryRun}
-	for _, img := range pub.Images {
-		r.Images = append(r.Images, publishedImage(img))
-	}
-	return r, nil
+	return pub.Summary(), nil
 }
 
-// Point X.Y.Z-nightly of both images back at X.Y.Z-nightly-previous (X.Y.Z from the POM); never cached
+// Point X.Y.Z-nightly of both images back at X.Y.Z-nightly-previous (X.Y.Z from the POM); prints
+// what moved, image by image. Checks both images before moving either; never cached
 // +cache="never"
 func (m *Nightly) Rollback(ctx context.Context,
 	// Registry and namespace the repositories live in
@@ -442,33 +433,20 @@ func (m *Nightly) Rollback(ctx context.Context,
 	// Registry password or access token
 	// +optional
 	password *dagger.Secret,
-	// A service through which module code reaches the registry (tcp://localhost:PORT)
+	// A service through which the module reaches the registry (tcp://localhost:PORT)
 	// +optional
 	registryService *dagger.Service,
-) ([]*PublishedImage, error) {
+) (string, error) {
 	v, err := m.maven().Version(ctx)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	imgs, err := ci.Rollback(ctx, v, registry, []string{apiRepository, uiRepository},
+	rbs, err := ci.Rollback(ctx, v, registry, []string{"management-api", "webui"}, []string{apiRepository, uiRepository},
 		ci.RegistryOpts{Username: username, Password: password, Service: registryService})
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	var out []*PublishedImage
-	for _, img := range imgs {
-		out = append(out, publishedImage(img))
-	}
-	return out, nil
-}
-
-func publishedImage(img ci.PublishedImage) *PublishedImage {
-	p := &PublishedImage{Name: img.Name, Repository: img.Repository, CommitTag: img.CommitTag,
-		Digest: img.Promotion.Pushed, PreviousNightly: img.Promotion.Current, Promoted: !img.Promotion.Unchanged()}
-	for _, mv := range img.Promotion.Moves {
-		p.Moves = append(p.Moves, mv.Tag+"="+mv.Digest)
-	}
-	return p
+	return ci.RollbackSummary(v, rbs), nil
 }
 
 // LintReport is every Dockerfile finding and the reports made of them.
@@ -540,8 +518,7 @@ func (m *Nightly) lint(ctx context.Context) (*ci.LintRun, error) {
 // did as YAML; never cached
 // +cache="never"
 func (m *Nightly) Gitops(ctx context.Context,
-	// The deployment repository's HTTP(S) URL, e.g. https://github.com/OWNER/NAME.git; for a forge on
-	// your machine, any host name (e.g. http://gitea:3000/OWNER/NAME.git) with --forge-service
+	// The deployment repository's HTTP(S) URL, e.g. https://github.com/OWNER/NAME.git (a forge on your machine: http://gitea:PORT/OWNER/NAME.git with --forge-service)
 	repositoryUrl string,
 	// A token that may push to the repository and open pull requests
 	token *dagger.Secret,
@@ -563,8 +540,7 @@ func (m *Nightly) Gitops(ctx context.Context,
 	// Author and committer, as "Name <email>"
 	// +default="nightly <nightly@localhost>"
 	author string,
-	// The forge's API, for pull requests: github, gitea, or auto (github.com is GitHub; a host naming
-	// gitea or forgejo, and codeberg.org, are Gitea)
+	// The forge's API, for pull requests: github, gitea, or auto (github.com is GitHub; codeberg.org and hosts naming gitea or forgejo are Gitea)
 	// +default="auto"
 	forge string,
 	// A service to reach the forge through, bound under the URL's host name (a forge on your machine: tcp://localhost:PORT)
