@@ -219,41 +219,50 @@ func (m Maven) Deploy(ctx context.Context, o DeployOpts) (*DeployRun, error) {
 	for attempt := 1; ; attempt++ {
 		run.Attempts = attempt
 		// A unique value per attempt: an identical exec would otherwise be answered from the cache.
-		c, code, out, err := runLogged(ctx,
+		exec := runLogged
+		if (o.Username != nil || o.Settings != nil) && !o.DryRun {
+			exec = runHidden // the log may hold a secret a test printed
+		}
+		c, code, out, err := exec(ctx,
 			ctr.WithEnvVariable("NIGHTLY_DEPLOY_ATTEMPT", fmt.Sprintf("%d-%d", time.Now().UnixNano(), attempt)),
 			args, "mvn clean deploy to "+run.Repository)
 		if err != nil {
 			return nil, err
 		}
-		// A test may print its environment: the log is scrubbed before it is kept or quoted.
-		out = plan.Scrub(out, scrub)
-		run.Output = out
+		// A test may print its environment: what is returned or quoted is scrubbed; the raw log is
+		// only parsed (scrubbing a username could rewrite the paths it lists).
+		run.Output = plan.Scrub(out, scrub)
 		if code == 0 {
 			run.Container = c
 			run.Artifacts = plan.ParseDeployLog(out, run.Repository)
 			return run, nil
 		}
-		f := plan.ClassifyDeployFailure(out, o.RepositoryID, repoURL)
-		tries := fmt.Sprintf("attempt %d of at most %d", attempt, o.Retries+1)
-		switch f.Kind {
-		case plan.FailureAuth:
-			return nil, fmt.Errorf("repository %s (id %s) refused the credentials: %s; %s; %s, not retried; last lines:\n%s",
-				run.Repository, o.RepositoryID, f.Cause, deployedSoFar(f, run.Repository), tries, lastLines(out, 15))
-		case plan.FailureTransient:
-			if attempt <= o.Retries {
-				time.Sleep(backoff(attempt))
-				continue
-			}
-			return nil, fmt.Errorf("mvn clean deploy to %s failed %d times on transient transfer errors (last: %s); %s; last lines:\n%s",
-				run.Repository, attempt, f.Cause, deployedSoFar(f, run.Repository), lastLines(out, 20))
+		if err := deployFailure(out, code, attempt, run.Repository, o); err != nil {
+			return nil, errors.New(plan.Scrub(err.Error(), scrub))
 		}
-		if f.Transfer != "" {
-			return nil, fmt.Errorf("mvn clean deploy to %s failed: %s; %s; %s, not retried (a retry would fail the same way); last lines:\n%s",
-				run.Repository, f.Transfer, deployedSoFar(f, run.Repository), tries, lastLines(out, 20))
-		}
-		return nil, fmt.Errorf("mvn clean deploy to %s exited %d with no transfer error from the deploy (the build or the tests failed); %s; %s, not retried; last lines:\n%s",
-			run.Repository, code, deployedSoFar(f, run.Repository), tries, lastLines(out, 25))
+		time.Sleep(backoff(attempt))
 	}
+}
+
+// deployFailure explains a failed deploy attempt, or returns nil when it is worth retrying.
+func deployFailure(log string, code, attempt int, repo string, o DeployOpts) error {
+	f := plan.ClassifyDeployFailure(log, o.RepositoryID, repo)
+	tries := fmt.Sprintf("attempt %d of at most %d", attempt, o.Retries+1)
+	switch {
+	case f.Kind == plan.FailureAuth:
+		return fmt.Errorf("repository %s (id %s) refused the credentials: %s; %s; %s, not retried; last lines:\n%s",
+			repo, o.RepositoryID, f.Cause, deployedSoFar(f, repo), tries, lastLines(log, 15))
+	case f.Kind == plan.FailureTransient && attempt <= o.Retries:
+		return nil
+	case f.Kind == plan.FailureTransient:
+		return fmt.Errorf("mvn clean deploy to %s failed %d times on transient transfer errors (last: %s); %s; last lines:\n%s",
+			repo, attempt, f.Cause, deployedSoFar(f, repo), lastLines(log, 20))
+	case f.Transfer != "":
+		return fmt.Errorf("mvn clean deploy to %s failed: %s; %s; %s, not retried (a retry would fail the same way); last lines:\n%s",
+			repo, f.Transfer, deployedSoFar(f, repo), tries, lastLines(log, 20))
+	}
+	return fmt.Errorf("mvn clean deploy to %s exited %d with no transfer error from the deploy (the build or the tests failed); %s; %s, not retried; last lines:\n%s",
+		repo, code, deployedSoFar(f, repo), tries, lastLines(log, 25))
 }
 
 // deployedSoFar says what a failed deploy left on the repository, from the uploads its log lists.
@@ -304,13 +313,25 @@ func secretForms(ctx context.Context, o DeployOpts) ([]string, error) {
 // the exit code and the combined log. The log is written to a mount, so it is in no layer of the
 // container returned. what names the run in errors.
 func runLogged(ctx context.Context, ctr *dagger.Container, args []string, what string) (*dagger.Container, int, string, error) {
+	return runLog(ctx, ctr, args, what, dagger.ContainerWithExecOpts{
+		RedirectStdout: logDir + "/run.log",
+		RedirectStderr: logDir + "/run.log",
+	})
+}
+
+// runHidden is runLogged for a run whose output may hold a secret (a test printing its
+// environment): the shell in the container writes the output to the log, so it never reaches
+// Dagger's progress output, whose scrubbing misses secrets with spaces or a stripped newline.
+func runHidden(ctx context.Context, ctr *dagger.Container, args []string, what string) (*dagger.Container, int, string, error) {
+	return runLog(ctx, ctr, append([]string{"sh", "-c", `exec "$@" >` + logDir + `/run.log 2>&1`, "sh"}, args...), what,
+		dagger.ContainerWithExecOpts{})
+}
+
+func runLog(ctx context.Context, ctr *dagger.Container, args []string, what string, opts dagger.ContainerWithExecOpts) (*dagger.Container, int, string, error) {
+	opts.Expect = dagger.ReturnTypeAny
 	ctr = ctr.
 		WithMountedDirectory(logDir, dag.Directory()).
-		WithExec(args, dagger.ContainerWithExecOpts{
-			Expect:         dagger.ReturnTypeAny,
-			RedirectStdout: logDir + "/run.log",
-			RedirectStderr: logDir + "/run.log",
-		})
+		WithExec(args, opts)
 	code, err := ctr.ExitCode(ctx)
 	if err != nil {
 		return nil, 0, "", fmt.Errorf("running %s: %v", what, err)

@@ -17,17 +17,19 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 const (
-	groupPath  = "io/nightly/fixture"
-	apiModule  = "cockpit-management-api"
-	snapshotV  = "3.0.0-SNAPSHOT"
-	repoPrefix = "/maven/snapshots"
+	groupPath = "io/nightly/fixture"
+	apiModule = "cockpit-management-api"
+	snapshotV = "3.0.0-SNAPSHOT"
 )
 
 // mavenServer is the test bed's nginx WebDAV repository, read over HTTP like any client would.
-type mavenServer struct{ base, user, password string }
+// Each test deploys under its own path (nginx creates it on PUT), so deploy tests run in parallel
+// and "nothing landed" means nothing landed for that test.
+type mavenServer struct{ prefix, base, user, password string }
 
 func newMavenServer(t *testing.T) mavenServer {
 	t.Helper()
@@ -35,8 +37,10 @@ func newMavenServer(t *testing.T) mavenServer {
 	if err != nil {
 		t.Fatalf("reading the Maven server password: %v", err)
 	}
+	prefix := fmt.Sprintf("/maven/e2e/%s-%d", strings.ToLower(regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "-")), time.Now().UnixNano())
 	return mavenServer{
-		base:     "http://127.0.0.1:" + os.Getenv("NIGHTLY_TESTBED_MAVEN_PORT") + repoPrefix,
+		prefix:   prefix,
+		base:     "http://127.0.0.1:" + os.Getenv("NIGHTLY_TESTBED_MAVEN_PORT") + prefix,
 		user:     os.Getenv("NIGHTLY_TESTBED_MAVEN_USER"),
 		password: string(pw),
 	}
@@ -45,7 +49,38 @@ func newMavenServer(t *testing.T) mavenServer {
 // containerURL is how the repository is named inside containers: the module binds the service
 // passed as --repository-service under this URL's host name.
 func (s mavenServer) containerURL() string {
-	return "http://maven-repo:" + os.Getenv("NIGHTLY_TESTBED_MAVEN_PORT") + repoPrefix
+	return "http://maven-repo:" + os.Getenv("NIGHTLY_TESTBED_MAVEN_PORT") + s.prefix
+}
+
+// credentialArgs gives the username and password as file: secrets; the password file ends in a
+// newline, as files written by editors and `echo` do.
+func (s mavenServer) credentialArgs(t *testing.T, password string) []string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "user"), []byte(s.user), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "password"), []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"--username=file:" + filepath.Join(dir, "user"), "--password=file:" + filepath.Join(dir, "password")}
+}
+
+// deployArgs are the arguments of a deploy to this test's repository with the right credentials.
+func (s mavenServer) deployArgs(t *testing.T, extra ...string) []string {
+	args := append([]string{ownCache(t), "deploy", "--repository-url=" + s.containerURL(), s.serviceArg()}, s.credentialArgs(t, s.password)...)
+	return append(args, extra...)
+}
+
+// assertNoSecret fails when a call's output holds the password or a part of it.
+func (s mavenServer) assertNoSecret(t *testing.T, outputs map[string]string) {
+	t.Helper()
+	parts := strings.SplitN(s.password, " ", 3)
+	for name, out := range outputs {
+		if strings.Contains(out, s.password) || strings.Contains(out, parts[len(parts)-1]) {
+			t.Errorf("the password appears in the %s", name)
+		}
+	}
 }
 
 func (s mavenServer) serviceArg() string {
@@ -126,12 +161,13 @@ func fixtureCopy(t *testing.T, overlays ...string) string {
 
 func TestMavenTestGreenFixtureCounts(t *testing.T) {
 	needTestbed(t)
-	out := daggerCall(t, "test").mustSucceed(t)
+	t.Parallel()
+	out := daggerCall(t, ownCache(t), "test").mustSucceed(t)
 	if want := "Tests run: 4, Failures: 0, Errors: 0, Skipped: 0"; strings.TrimSpace(out) != want {
 		t.Errorf("dagger call test = %q, want %q", out, want)
 	}
 	for field, want := range map[string]string{"passed": "true", "tests": "4", "failures": "0", "exit-code": "0"} {
-		got := strings.TrimSpace(daggerCall(t, "test-report", field).mustSucceed(t))
+		got := strings.TrimSpace(daggerCall(t, ownCache(t), "test-report", field).mustSucceed(t))
 		if got != want {
 			t.Errorf("dagger call test-report %s = %q, want %q", field, got, want)
 		}
@@ -140,10 +176,11 @@ func TestMavenTestGreenFixtureCounts(t *testing.T) {
 
 func TestMavenTestRedFixtureFailsAndKeepsReports(t *testing.T) {
 	needTestbed(t)
+	t.Parallel()
 	src := fixtureCopy(t, "failing-test")
 	const failing = "io.nightly.fixture.api.VersionContractTest.versionIsReleased"
 
-	r := daggerCall(t, "--source="+src, "test")
+	r := daggerCall(t, "--source="+src, ownCache(t), "test")
 	if r.exitCode == 0 {
 		t.Fatalf("dagger call test on the red fixture exited 0: %s", r.stdout)
 	}
@@ -153,7 +190,7 @@ func TestMavenTestRedFixtureFailsAndKeepsReports(t *testing.T) {
 
 	// The reports of the red run are still exportable (CI's store_test_results needs them).
 	reports := t.TempDir()
-	daggerCall(t, "--source="+src, "test-report", "reports", "export", "--path="+reports).mustSucceed(t)
+	daggerCall(t, "--source="+src, ownCache(t), "test-report", "reports", "export", "--path="+reports).mustSucceed(t)
 	xmlFile := filepath.Join(reports, "management-api/target/surefire-reports/TEST-io.nightly.fixture.api.VersionContractTest.xml")
 	b, err := os.ReadFile(xmlFile)
 	if err != nil {
@@ -162,7 +199,7 @@ func TestMavenTestRedFixtureFailsAndKeepsReports(t *testing.T) {
 	if !bytes.Contains(b, []byte("<failure")) {
 		t.Errorf("%s holds no <failure>:\n%s", xmlFile, b)
 	}
-	got := strings.TrimSpace(daggerCall(t, "--source="+src, "test-report", "failed-tests").mustSucceed(t))
+	got := strings.TrimSpace(daggerCall(t, "--source="+src, ownCache(t), "test-report", "failed-tests").mustSucceed(t))
 	if !strings.HasPrefix(got, failing+" (failure)") {
 		t.Errorf("test-report failed-tests = %q, want it to start with %q", got, failing)
 	}
@@ -173,17 +210,12 @@ func TestMavenTestRedFixtureFailsAndKeepsReports(t *testing.T) {
 // ends in a newline) appears in no output and in no file of the container the deploy ran in.
 func TestMavenDeployLandsSnapshotsAndKeepsThePasswordSecret(t *testing.T) {
 	needTestbed(t)
+	t.Parallel()
 	srv := newMavenServer(t)
 	if !strings.Contains(srv.password, " ") {
 		t.Fatalf("the test bed's Maven password should contain spaces; got %d chars", len(srv.password))
 	}
-	pwFile := filepath.Join(t.TempDir(), "password")
-	if err := os.WriteFile(pwFile, []byte(srv.password+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("E2E_MAVEN_USER", srv.user)
-	deploy := []string{"deploy", "--repository-url=" + srv.containerURL(), srv.serviceArg(),
-		"--username=env:E2E_MAVEN_USER", "--password=file:" + pwFile}
+	deploy := srv.deployArgs(t)
 	before, _ := srv.buildNumber(t, apiModule)
 
 	first := daggerCall(t, append(deploy, "artifacts", "coordinates")...)
@@ -220,12 +252,8 @@ func TestMavenDeployLandsSnapshotsAndKeepsThePasswordSecret(t *testing.T) {
 	if n2, _ := srv.buildNumber(t, apiModule); n2 != n1+1 {
 		t.Errorf("buildNumber after a second deploy = %d, want %d", n2, n1+1)
 	}
-	for name, out := range map[string]string{"first stdout": first.stdout, "first stderr": first.stderr,
-		"second stdout": second.stdout, "second stderr": second.stderr} {
-		if strings.Contains(out, srv.password) || strings.Contains(out, strings.SplitN(srv.password, " ", 3)[2]) {
-			t.Errorf("the password appears in the %s of dagger call deploy", name)
-		}
-	}
+	srv.assertNoSecret(t, map[string]string{"first stdout": first.stdout, "first stderr": first.stderr,
+		"second stdout": second.stdout, "second stderr": second.stderr})
 	assertImageLacks(t, image, srv.password, strings.SplitN(srv.password, " ", 3)[2])
 }
 
@@ -289,28 +317,80 @@ func assertImageLacks(t *testing.T, path string, needles ...string) {
 
 func TestMavenDeployWrongPasswordFailsAndLandsNothing(t *testing.T) {
 	needTestbed(t)
+	t.Parallel()
 	srv := newMavenServer(t)
-	before := srv.files(t, "/")
-	t.Setenv("E2E_MAVEN_USER", srv.user)
-	t.Setenv("E2E_WRONG_PASSWORD", "not the password")
-	r := daggerCall(t, "deploy", "--repository-url="+srv.containerURL(), srv.serviceArg(),
-		"--username=env:E2E_MAVEN_USER", "--password=env:E2E_WRONG_PASSWORD", "--retries=0")
+	args := append([]string{ownCache(t), "deploy", "--repository-url=" + srv.containerURL(), srv.serviceArg(), "--retries=2"},
+		srv.credentialArgs(t, "not the password")...)
+	r := daggerCall(t, args...)
 	if r.exitCode == 0 {
 		t.Fatal("deploy with a wrong password exited 0")
 	}
-	if !strings.Contains(r.stderr, "refused the credentials") || !strings.Contains(r.stderr, srv.containerURL()) {
-		t.Errorf("the error does not say the repository refused the credentials:\n%s", tail(r.stderr, 20))
+	for _, want := range []string{"refused the credentials", srv.containerURL(), "status: 401 Unauthorized", "nothing was deployed", "attempt 1 of at most 3, not retried"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("the error lacks %q:\n%s", want, tail(r.stderr, 20))
+		}
 	}
-	if after := srv.files(t, "/"); strings.Join(after, "\n") != strings.Join(before, "\n") {
-		t.Errorf("files changed on the server after a refused deploy: %d before, %d after", len(before), len(after))
+	if after := srv.files(t, "/"); len(after) != 0 {
+		t.Errorf("a refused deploy left files on the server: %q", after)
 	}
+}
+
+// A test whose output looks like transfer and auth failures ("Connection reset", "401
+// Unauthorized") and fails: the deploy runs once, says the build failed and that nothing was
+// deployed, and the environment the test printed (with the repository password) is scrubbed.
+func TestMavenDeployTestFailureWithNoisyOutputRunsOnceAndLeaksNothing(t *testing.T) {
+	needTestbed(t)
+	t.Parallel()
+	srv := newMavenServer(t)
+	src := fixtureCopy(t, "noisy-tests")
+	r := daggerCall(t, append([]string{"--source=" + src, "--maven-args=-Dnightly.fixture.fail=true"},
+		srv.deployArgs(t, "--run-tests", "--retries=2")...)...)
+	if r.exitCode == 0 {
+		t.Fatal("deploy with a failing test exited 0")
+	}
+	for _, want := range []string{"no transfer error from the deploy (the build or the tests failed)", "nothing was deployed",
+		"attempt 1 of at most 3, not retried", "There are test failures"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("the error lacks %q:\n%s", want, tail(r.stderr, 30))
+		}
+	}
+	if n := strings.Count(r.stderr, "refused the credentials") + strings.Count(r.stderr, "transient"); n > 0 {
+		t.Errorf("a test's output was taken for the deploy's own error:\n%s", tail(r.stderr, 30))
+	}
+	srv.assertNoSecret(t, map[string]string{"stdout": r.stdout, "stderr": r.stderr})
+	if files := srv.files(t, "/"); len(files) != 0 {
+		t.Errorf("a deploy whose tests failed left files on the server: %q", files)
+	}
+}
+
+// --run-tests with a test that prints its whole environment, where the deploy's shell put the
+// password (its trailing newline stripped, so Dagger's own scrubbing of the secret misses it):
+// the log deploy returns is scrubbed, and the container it returns holds no copy of it.
+func TestMavenDeployRunTestsPrintingTheEnvironmentLeaksNothing(t *testing.T) {
+	needTestbed(t)
+	t.Parallel()
+	srv := newMavenServer(t)
+	src := fixtureCopy(t, "noisy-tests")
+	r := daggerCall(t, append([]string{"--source=" + src}, srv.deployArgs(t, "--run-tests", "output")...)...)
+	out := r.mustSucceed(t)
+	if !strings.Contains(out, "env NIGHTLY_MAVEN_PASSWORD=***") || !strings.Contains(out, "BUILD SUCCESS") {
+		t.Errorf("the deploy log does not show the scrubbed environment line:\n%s", tail(out, 40))
+	}
+	srv.assertNoSecret(t, map[string]string{"stdout": r.stdout, "stderr": r.stderr})
+
+	image := filepath.Join(t.TempDir(), "deploy-container.tar")
+	r = daggerCall(t, append([]string{"--source=" + src}, srv.deployArgs(t, "--run-tests", "container", "export", "--forced-compression=Gzip", "--path="+image)...)...)
+	r.mustSucceed(t)
+	srv.assertNoSecret(t, map[string]string{"stdout": r.stdout, "stderr": r.stderr})
+	assertImageLacks(t, image, srv.password, strings.SplitN(srv.password, " ", 3)[2])
 }
 
 func TestMavenDeployDryRunPublishesNothing(t *testing.T) {
 	needTestbed(t)
+	t.Parallel()
 	srv := newMavenServer(t)
 	before := srv.files(t, "/")
-	out := daggerCall(t, "deploy", "--dry-run", "artifacts", "coordinates").mustSucceed(t)
+	out := daggerCall(t, ownCache(t), "deploy", "--dry-run", "artifacts", "coordinates").mustSucceed(t)
 	if n := strings.Count(out, "io.nightly.fixture:"); n != 5 {
 		t.Errorf("dry run listed %d artifacts, want 5 (parent pom, 2 poms, 2 jars):\n%s", n, out)
 	}
@@ -321,13 +401,14 @@ func TestMavenDeployDryRunPublishesNothing(t *testing.T) {
 
 func TestMavenDeployRefusesARelease(t *testing.T) {
 	needTestbed(t)
+	t.Parallel()
 	src := fixtureCopy(t)
 	pom := filepath.Join(src, "pom.xml")
 	b, _ := os.ReadFile(pom)
 	if err := os.WriteFile(pom, bytes.Replace(b, []byte("<version>3.0.0-SNAPSHOT</version>"), []byte("<version>3.0.0</version>"), 1), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := daggerCall(t, "--source="+src, "deploy", "--dry-run")
+	r := daggerCall(t, "--source="+src, ownCache(t), "deploy", "--dry-run")
 	if r.exitCode == 0 || !strings.Contains(r.stderr, `"3.0.0" is a release`) {
 		t.Errorf("deploy of a release: exit %d, want a refusal naming the version:\n%s", r.exitCode, tail(r.stderr, 10))
 	}
