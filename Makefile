@@ -9,9 +9,11 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
 
 demo: ## Run the nightly on the fixture product with embedded defaults (starts the test bed)
+	@bash testbed/hygiene.sh guard
 	@bash testbed/with.sh bash testbed/demo.sh
 
 test: ## Run every test: pure unit tests, then end-to-end tests on the test bed
+	@bash testbed/hygiene.sh guard
 	@$(MAKE) --no-print-directory unit
 	@bash testbed/with.sh $(MAKE) --no-print-directory e2e
 
@@ -20,6 +22,7 @@ unit: ## Pure-logic tests, no engine needed
 	go test $(GO_TEST_FLAGS) ./...
 	cd tools/dockerlint && go vet ./... && go test $(GO_TEST_FLAGS) ./...
 	cd tools/forge && go vet ./... && go test $(GO_TEST_FLAGS) ./...
+	bash testbed/hygiene_test.sh
 	cd tools/gha && go vet ./... && go test $(GO_TEST_FLAGS) ./...
 	bash testbed/actionlint.sh
 
@@ -27,12 +30,15 @@ e2e: ## End-to-end tests; needs the test bed up and .testbed/env sourced (see `m
 	cd testbed && go vet ./... && go test $(GO_TEST_FLAGS) -timeout 40m -v ./e2e/... 2>&1 | tee ../.e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+\S+_test.go)' ; exit $${PIPESTATUS[0]}
 
 bench: ## Benchmarks on the test bed (Maven cold vs warm, surefire fork); numbers go in the README
+	@bash testbed/hygiene.sh guard
 	@bash testbed/with.sh bash -c 'cd testbed && go test -run=NONE -bench=. -benchtime=3x -timeout 60m ./bench/...'
 
 lint-reference: ## Compare the buildkit linter with a real BuildKit (buildkitd v0.34.2) on fixtures/lint-corpus; the table goes in the README
+	@bash testbed/hygiene.sh guard
 	@bash testbed/with.sh bash testbed/lint-reference.sh
 
 testbed: ## Build what is missing (cached in $NIGHTLY_CACHE) and start the test bed
+	@bash testbed/hygiene.sh guard
 	@bash testbed/up.sh
 
 testbed-down: ## Stop the test bed, remove all it added to the host, and check that

@@ -1,47 +1,37 @@
 #!/usr/bin/env bash
-# down.sh: stops everything up.sh started and removes what it added to the host: processes (by pid,
-# and any left in the engine's mount namespace or under our state), the bridge, the iptables rules
-# and chains the engine's CNI plugins made, and ip_forward if we turned it on. Keeps the cache.
+# down.sh: stops everything up.sh started and removes what it added to the host: processes (by pid
+# with its recorded identity, and any left in the engine's mount namespace or under our state),
+# the bridge, the iptables rules and chains the engine's CNI plugins made for our network, and
+# ip_forward if we turned it on and nothing else needs it. Touches nothing else (testbed/hygiene.sh
+# says how it knows). Keeps the cache.
 # shellcheck source=testbed/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=testbed/hygiene.sh
+source "$TB_ROOT/testbed/hygiene.sh"
 
 S=$NIGHTLY_STATE
 [ -d "$S" ] || { log "not up (no $S)"; exit 0; }
 
-stop_pid() { # stop_pid PID [GRACE_SECONDS]
-  local pid=$1 grace=${2:-10} i
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < grace * 10; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-}
+# stop_pid PID [GRACE_SECONDS]: TERM, then KILL, a server of ours and what it started; a pid whose
+# identity (pid, start time, boot, executable) is not the one recorded is never signalled.
+stop_pid() { hy_stop_pid "$@"; }
 
-# Processes that belong to us: the engine's mount namespace, or a root/cwd under our folders
-# (containers the engine started live in their own namespaces, rooted in the engine's state).
-our_pids() {
-  local mntns='' p ns root cwd
-  [ -f "$S/engine.mntns" ] && mntns=$(cat "$S/engine.mntns")
-  for p in /proc/[0-9]*; do
-    p=${p#/proc/}
-    [ "$p" = $$ ] && continue
-    ns=$(readlink "/proc/$p/ns/mnt" 2>/dev/null) || continue
-    root=$(readlink "/proc/$p/root" 2>/dev/null) || root=
-    cwd=$(readlink "/proc/$p/cwd" 2>/dev/null) || cwd=
-    if { [ -n "$mntns" ] && [ "$ns" = "$mntns" ]; } ||
-      [[ $root == "$ENGINE_ROOT"* || $root == "$S"* || $cwd == "$ENGINE_ROOT"* ]]; then
-      echo "$p"
-    fi
-  done
-}
-
+# The engine's descendants, taken before it stops (they are reparented when it dies); then what is
+# still ours: in the engine's mount namespace (our overlays), chrooted in our state, or rooted in
+# ENGINE_ROOT while no other bed's engine uses it. Each signalled only while it is that process.
+engine_kids=''
+if [ -f "$S/engine.pid" ] && hy_identity "$(head -n1 "$S/engine.pid")"; then
+  engine_kids=$(hy_descendants "$(head -n1 "$S/engine.pid")")
+fi
 if [ -f "$S/engine.pid" ]; then
   stop_pid "$(cat "$S/engine.pid")" 30
 fi
 for _ in 1 2 3; do
-  pids=$(our_pids)
-  [ -z "$pids" ] && break
-  # shellcheck disable=SC2086
-  kill -KILL $pids 2>/dev/null || true
+  procs=$({ hy_our_procs; [ -z "$engine_kids" ] || echo "$engine_kids"; } | while read -r p st; do
+    if hy_alive "$p" "$st"; then echo "$p $st"; fi
+  done)
+  [ -z "$procs" ] && break
+  hy_kill_list KILL <<<"$procs"
   sleep 0.5
 done
 # The registries, nginx and regfront's fronts (testbed/regfront.sh) all leave registry-*.pid.
@@ -53,31 +43,15 @@ for n in kwok kube-scheduler kube-controller-manager kube-apiserver etcd plugins
   [ -f "$S/servers/$n.pid" ] && stop_pid "$(cat "$S/servers/$n.pid")" 10
 done
 
-# The bridge and whatever CNI wrote to iptables for our network.
-ip link del "${TB_NET_NAME}0" 2>/dev/null || true
-for t in filter nat; do
-  before=$S/chains.$t.before
-  [ -f "$before" ] || continue
-  new_chains=$(iptables -t "$t" -S | awk '$1=="-N"{print $2}' | grep -vxF -f "$before" || true)
-  # Rules that jump to a chain we added, or that name our bridge or subnet, in any chain.
-  iptables -t "$t" -S | { grep -E '^-A ' || true; } | while read -r rule; do
-    drop=0
-    for c in $new_chains; do [[ " $rule " == *" -j $c "* ]] && drop=1; done
-    [[ $rule == *"${TB_NET_NAME}0"* || $rule == *"$TB_NET_CIDR"* ]] && drop=1
-    if [ $drop = 1 ]; then
-      # shellcheck disable=SC2086
-      eval "iptables -t $t -D ${rule#-A }" 2>/dev/null || true
-    fi
-  done
-  for c in $new_chains; do iptables -t "$t" -F "$c" 2>/dev/null || true; done
-  for c in $new_chains; do iptables -t "$t" -X "$c" 2>/dev/null || true; done
-done
-if [ -f "$S/ip_forward.before" ]; then
-  cat "$S/ip_forward.before" >/proc/sys/net/ipv4/ip_forward
-fi
+# The bridge, the iptables rules and chains the CNI plugins made for our network (only those),
+# their lease and result files, and ip_forward (hygiene.sh: hy_net_cleanup).
+hy_net_cleanup "$S"
 
-# Keep what check-clean compares against, then drop the run's state.
+# Keep what check-clean compares against (this run's only), then drop the run's state and claim.
+rm -rf "$NIGHTLY_CACHE/last-run"
 mkdir -p "$NIGHTLY_CACHE/last-run"
 cp "$S"/ip_forward.before "$S"/chains.*.before "$S/engine.mntns" "$NIGHTLY_CACHE/last-run/" 2>/dev/null || true
+[ ! -d "$S/hygiene" ] || cp -r "$S/hygiene" "$NIGHTLY_CACHE/last-run/"
 rm -rf "$S"
+hy_release
 log "down"

@@ -5,6 +5,8 @@
 # /run stay untouched. The docker.io mirror is our loopback registry.
 # shellcheck source=testbed/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=testbed/hygiene.sh
+source "$TB_ROOT/testbed/hygiene.sh"
 
 [ "${1:-}" = start ] || die "usage: engine.sh start"
 S=$NIGHTLY_STATE
@@ -29,9 +31,9 @@ JSON
 for p in bridge loopback firewall host-local; do ln -sfn "/usr/lib/cni/$p" "$S/cni/$p"; done
 ln -sfn "$DAGGER_BIN/dnsname" "$S/cni/dnsname"
 
-# Remember what we change on the host, so testbed-down can restore exactly that.
-cat /proc/sys/net/ipv4/ip_forward >"$S/ip_forward.before"
-for t in filter nat; do iptables -t "$t" -S | awk '$1=="-N"{print $2}' >"$S/chains.$t.before"; done
+# Remember what the host has before our network, so testbed-down removes exactly what is ours:
+# chains, rules, ip_forward, what else forwards, /var/lib/cni's folders (hygiene.sh).
+hy_net_snapshot "$S"
 
 digest=$(cat "$IMAGES_DIR/go-sdk.digest")
 export DAGGER_GO_SDK_MANIFEST_DIGEST=$digest GOPROXY=${GOPROXY:-$(go env GOPROXY)}
@@ -52,6 +54,8 @@ echo $! >"$S/engine.pid"
 for _ in $(seq 1 300); do
   if [ -S "$S/engine.sock" ]; then
     readlink "/proc/$(cat "$S/engine.pid")/ns/mnt" >"$S/engine.mntns"
+    # Its identity (pid, start time, boot, executable): down.sh signals nothing else.
+    hy_record "$S/engine.pid"
     log "engine: unix://$S/engine.sock (network ${TB_NET_NAME}0 $TB_NET_CIDR)"
     exit 0
   fi

@@ -4,18 +4,25 @@
 # repository server, the Gitea forge, and the Dagger engine. Writes $NIGHTLY_STATE/env for clients. Idempotent: does nothing when already up.
 # shellcheck source=testbed/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=testbed/hygiene.sh
+source "$TB_ROOT/testbed/hygiene.sh"
 
 [ "$(id -u)" = 0 ] || die "the test bed runs the engine as root (mount namespaces, bridge, iptables)"
-if [ -f "$NIGHTLY_STATE/engine.pid" ] && kill -0 "$(cat "$NIGHTLY_STATE/engine.pid")" 2>/dev/null; then
+# One bed per host: while another checkout's bed is up, refuse (3) before touching anything.
+hy_guard || exit 3
+if hy_bed_up; then
   log "already up (state $NIGHTLY_STATE); 'make testbed-down' stops it"
   exit 0
 fi
 # A half-started or crashed earlier run: clean it first.
 if [ -d "$NIGHTLY_STATE" ]; then bash "$TB_ROOT/testbed/down.sh"; fi
+# Claim the host (released by down.sh); fails if another checkout claimed it meanwhile.
+hy_claim || exit 3
 
 start=$(date +%s)
 bash "$TB_ROOT/testbed/install-deps.sh"
 mkdir -p "$NIGHTLY_CACHE" "$NIGHTLY_STATE"
+hy_mark_bed
 # The two slow, independent builds run side by side: Go compiles, mmdebstrap downloads.
 bash "$TB_ROOT/testbed/build-dagger.sh" &
 dagger_pid=$!
@@ -100,4 +107,7 @@ export NIGHTLY_TESTBED_GITEA_USER=$TB_GITEA_USER
 export NIGHTLY_TESTBED_GITEA_TOKEN_FILE=$NIGHTLY_STATE/gitea-token
 export NIGHTLY_TESTBED_ENGINE_STATE=$ENGINE_ROOT
 ENV
+# The identity of every server started above (those whose script did not record it): down.sh
+# signals nothing else.
+hy_record_all
 log "up in $(($(date +%s) - start)) s; clients: source $NIGHTLY_STATE/env"

@@ -4,7 +4,11 @@
 # a test bed that was already up stays up (KEEP_TESTBED=1 keeps one we started, for iterating).
 # shellcheck source=testbed/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=testbed/hygiene.sh
+source "$TB_ROOT/testbed/hygiene.sh"
 
+# Another checkout's bed is up: refuse before anything (no trap yet: nothing to tear down).
+hy_guard || exit 3
 started=0
 finish() {
   local rc=$?
@@ -17,9 +21,10 @@ finish() {
 }
 # The trap is set before starting: a start that fails half-way is cleaned up too.
 trap finish EXIT
-if ! { [ -f "$NIGHTLY_STATE/engine.pid" ] && kill -0 "$(cat "$NIGHTLY_STATE/engine.pid")" 2>/dev/null; }; then
+if ! hy_bed_up; then
   started=1
-  bash "$TB_ROOT/testbed/up.sh"
+  # up.sh refusing (3: another checkout claimed the host meanwhile) started nothing to stop.
+  bash "$TB_ROOT/testbed/up.sh" || { rc=$?; [ "$rc" != 3 ] || started=0; exit "$rc"; }
 fi
 # shellcheck disable=SC1091
 source "$NIGHTLY_STATE/env"
