@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -8,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -661,15 +663,25 @@ func TestDeployWaitsForAConcurrentUpdatesLock(t *testing.T) {
 	project := deployProject(t)
 	b.stackConfig(t, project, stack, "--image-tag=3.0.0-nightly", "--commit="+commitA, "--namespace=t-lockwait").mustSucceed(t)
 	key := b.lock(t, stack)
-	// The other update ends a little later: its lock goes away.
-	go func() {
-		time.Sleep(12 * time.Second)
-		cmd := exec.Command("psql", "-h", "127.0.0.1", "-p", b.pgPort, "-U", "pulumi", "-d", "pulumi", "-c", "DELETE FROM pulumi_state WHERE key = '"+key+"'")
-		cmd.Env = append(os.Environ(), "PGPASSWORD="+b.pgPassword(t))
-		_ = cmd.Run()
-	}()
-	rep, r := b.up(t, project, stack)
+	// The other update ends while ours waits: its lock goes away once the deployer says it waits.
+	var released sync.Once
+	pgPassword := b.pgPassword(t)
+	r := daggerCallWatching(t, func(line string) {
+		if strings.Contains(line, "is locked by another update; retrying in") {
+			released.Do(func() {
+				cmd := exec.Command("psql", "-h", "127.0.0.1", "-p", b.pgPort, "-U", "pulumi", "-d", "pulumi", "-c", "DELETE FROM pulumi_state WHERE key = '"+key+"'")
+				cmd.Env = append(os.Environ(), "PGPASSWORD="+pgPassword)
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Errorf("releasing the lock: %v\n%s", err, out)
+				}
+			})
+		}
+	}, append(b.deployArgs(t, project, stack), "up", "json")...)
 	r.mustSucceed(t)
+	var rep deployReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("up json: %v\n%s", err, r.stdout)
+	}
 	if rep.LockWaits == 0 || rep.Changed == 0 {
 		t.Errorf("lock waits %d, changed %d: want a wait, then the deploy", rep.LockWaits, rep.Changed)
 	}
@@ -677,6 +689,44 @@ func TestDeployWaitsForAConcurrentUpdatesLock(t *testing.T) {
 		t.Errorf("%d updates in the history, want exactly 1", n)
 	}
 	b.assertRolled(t, "t-lockwait", "cockpit-cockpit-api", commitA, "3.0.0-nightly")
+}
+
+// daggerCallWatching is daggerCall, with each line of the call's progress output handed to watch as
+// it comes (to act when the deploy reaches a point).
+func daggerCallWatching(t *testing.T, watch func(line string), args ...string) callResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Getenv("_EXPERIMENTAL_DAGGER_CLI_BIN"),
+		append([]string{"call", "--progress=plain", "-m", repoRoot(t)}, args...)...)
+	cmd.Dir = repoRoot(t)
+	var out, errb bytes.Buffer
+	cmd.Stdout = &out
+	pr, pw := io.Pipe()
+	cmd.Stderr = io.MultiWriter(&errb, pw)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			watch(sc.Text())
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	err := cmd.Run()
+	pw.Close()
+	<-done
+	res := callResult{stdout: out.String(), stderr: errb.String()}
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatalf("dagger call %v: %v", args, err)
+		}
+		res.exitCode = ee.ExitCode()
+	}
+	t.Logf("dagger call %s → exit %d", strings.Join(args, " "), res.exitCode)
+	return res
 }
 
 func TestDeployKilledMidUpIsReportedAndResolvedByTheNextRun(t *testing.T) {
@@ -750,4 +800,21 @@ func TestDeployKilledMidUpIsReportedAndResolvedByTheNextRun(t *testing.T) {
 			t.Errorf("pending operations are still in the state")
 		}
 	}
+}
+
+// readmeDeployEnv sets the README deploy section's variables to the test bed's: a copy of the
+// deployment fixture, the PostgreSQL state, the API server and the plugin server. It returns the
+// variables and the secrets no output may hold.
+func readmeDeployEnv(t *testing.T) (env, secrets []string) {
+	t.Helper()
+	b := newDeployBed(t)
+	pg := b.pgPassword(t)
+	env = []string{"DEPLOYMENT=" + deployProject(t),
+		"PULUMI_BACKEND_URL=postgres://pulumi@state-db:" + b.pgPort + "/pulumi?sslmode=disable",
+		"PULUMI_BACKEND_ENV=PGPASSWORD=" + pg,
+		"PULUMI_CONFIG_PASSPHRASE=" + b.passphrase,
+		"KUBECONFIG=" + b.kubeconfig,
+		"NIGHTLY_DEPLOYMENT_OPTS=--backend-service=tcp://localhost:" + b.pgPort + " --cluster-service=tcp://localhost:" + b.k8sPort +
+			" --plugin-server=http://pulumi-plugins:" + b.pluginsPort + "/plugins/ --plugin-service=tcp://localhost:" + b.pluginsPort}
+	return env, b.secretNeedles(t)
 }

@@ -87,12 +87,22 @@ func TestReadmeExamplesPrintWhatTheySay(t *testing.T) {
 	git("commit", "-q", "-m", "first")
 	h := newHub(t)
 	maven := newMavenServer(t)
+	// The GitOps examples' deployment repository, seeded from fixtures/deployment on the test
+	// bed's Gitea, reached through a service as a forge on the user's machine would be.
+	gitea := newForge(t)
+	deploy := gitea.newDeploymentRepo(t)
+	giteaPort := gitea.addr[strings.LastIndex(gitea.addr, ":")+1:]
 	env := append(os.Environ(),
 		"DAGGER_MODULE="+repoRoot(t),
 		"MAVEN_URL="+maven.containerURL(), "MAVEN_REPO_OPTS="+maven.serviceArg(),
 		"MAVEN_USER="+maven.user, "MAVEN_PASSWORD="+maven.password,
 		"REGISTRY="+h.host+"/"+h.namespace, "REGISTRY_OPTS=--registry-service=tcp://localhost:"+h.port(),
-		"REGISTRY_USER="+os.Getenv(h.userEnv), "REGISTRY_PASSWORD="+os.Getenv(h.pwEnv))
+		"REGISTRY_USER="+os.Getenv(h.userEnv), "REGISTRY_PASSWORD="+os.Getenv(h.pwEnv),
+		"DEPLOY_REPO=http://gitea:"+giteaPort+"/"+deploy.owner+"/"+deploy.name+".git",
+		"FORGE_OPTS=--forge-service=tcp://localhost:"+giteaPort, "FORGE_TOKEN="+gitea.token)
+	// The deploy section's: the deployment repository, the Pulumi state, the cluster.
+	deployEnv, deploySecrets := readmeDeployEnv(t)
+	env = append(env, deployEnv...)
 	run := func(command string) (string, string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 		defer cancel()
@@ -112,6 +122,18 @@ func TestReadmeExamplesPrintWhatTheySay(t *testing.T) {
 	date = "2026-11-29T10:00:00Z"
 	git("add", "-A")
 	git("commit", "-q", "-m", "second")
+	// The stack file stack-config exports into the deployment repository's clone, beside this one.
+	head, err := exec.Command("git", "-C", work, "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stack := filepath.Join(filepath.Dir(work), "cockpit-nightly-deployment", "Pulumi.nightly.yaml")
+	if err := os.MkdirAll(filepath.Dir(stack), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(stackFile(t, strings.TrimSpace(string(head)), ""), stack); err != nil {
+		t.Fatal(err)
+	}
 
 	for _, ex := range examples {
 		if ex.skip != "" {
@@ -127,7 +149,7 @@ func TestReadmeExamplesPrintWhatTheySay(t *testing.T) {
 		if !strings.Contains(out, ex.want) {
 			t.Errorf("README example %s\nprinted %q, want it to contain %q", ex.line, out, ex.want)
 		}
-		for _, secret := range []string{maven.password, os.Getenv(h.pwEnv)} {
+		for _, secret := range append([]string{maven.password, os.Getenv(h.pwEnv), gitea.token}, deploySecrets...) {
 			if strings.Contains(out+errs, secret) {
 				t.Errorf("README example %s printed a password", ex.line)
 			}

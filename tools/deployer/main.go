@@ -242,7 +242,7 @@ func cmdCancel(ctx context.Context, args []string) error {
 	if err := s.Cancel(ctx); err != nil {
 		return fmt.Errorf("cancelling stack %q: %s", c.stack, c.scrub.clean(err.Error()))
 	}
-	fmt.Printf("stack %s: lock removed\n", c.stack)
+	fmt.Printf("stack %s: unlocked (the locks of updates that were killed are removed, as pulumi cancel does)\n", c.stack)
 	return nil
 }
 
