@@ -650,7 +650,8 @@ hy_net_cleanup() {
   fi
   # Our bridge's ports (host ends of the containers' veth pairs, gone with their namespaces
   # unless one outlived the engine), then the bridge.
-  ip -o link show master "${TB_NET_NAME}0" 2>/dev/null | while read -r _ c _; do
+  # (No bridge, e.g. after a reboot: nothing to list; pipefail must not stop the cleanup.)
+  { ip -o link show master "${TB_NET_NAME}0" 2>/dev/null || true; } | while read -r _ c _; do
     c=${c%:}
     ip link del "${c%@*}" 2>/dev/null || true
   done
