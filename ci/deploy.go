@@ -46,7 +46,7 @@ const (
 )
 
 // check validates what every deploy function needs, before any container runs.
-func (d Deployment) check() error {
+func (d Deployment) check(ctx context.Context) error {
 	if d.Project == nil {
 		return fmt.Errorf("deployment: --project is required (the folder holding Pulumi.yaml)")
 	}
@@ -56,7 +56,32 @@ func (d Deployment) check() error {
 	if err := plan.CheckBackendURL(d.BackendURL); err != nil {
 		return err
 	}
-	return plan.CheckPluginServer(d.PluginServer)
+	if err := plan.CheckPluginServer(d.PluginServer); err != nil {
+		return err
+	}
+	return d.checkProject(ctx)
+}
+
+// checkProject: the project folder has its Pulumi.yaml at the top (the CLI would only say "no
+// Pulumi.yaml project file found", after starting containers); a project one level down is named.
+func (d Deployment) checkProject(ctx context.Context) error {
+	top, err := d.Project.Entries(ctx)
+	if err != nil {
+		return fmt.Errorf("deploy: project: reading the folder: %v", err)
+	}
+	var nested []string
+	if !plan.HasProjectFile(top) {
+		for _, e := range top {
+			if !strings.HasSuffix(e, "/") {
+				continue
+			}
+			sub, err := d.Project.Directory(e).Entries(ctx)
+			if err == nil && plan.HasProjectFile(sub) {
+				nested = append(nested, strings.TrimSuffix(e, "/"))
+			}
+		}
+	}
+	return plan.CheckProjectRoot(top, nested)
 }
 
 // stackFile is the stack's config file in the project: Pulumi.<stack>.yaml (org/project/ dropped).
@@ -221,7 +246,7 @@ type deployerResult struct {
 
 // Up previews the stack with diff and, unless DryRun, runs exactly one update.
 func (d Deployment) Up(ctx context.Context, o UpOpts) (*UpResult, error) {
-	if err := d.check(); err != nil {
+	if err := d.check(ctx); err != nil {
 		return nil, err
 	}
 	spec, err := plan.NewDeploySpec(plan.DeploySpecInput{ConfigNamespace: d.ConfigNamespace,
@@ -324,7 +349,7 @@ func sortedMapKeys[V any](m map[string]V) []string {
 
 // Cancel removes the stack's lock, as `pulumi cancel` does: for an update that was killed.
 func (d Deployment) Cancel(ctx context.Context) (string, error) {
-	if err := d.check(); err != nil {
+	if err := d.check(ctx); err != nil {
 		return "", err
 	}
 	ctr, err := d.container()

@@ -142,7 +142,6 @@ func reportFiles(rep *plan.Report, produced *dagger.Directory) (*dagger.Director
 		WithNewFile(reportStatus, status), nil
 }
 
-
 // GhaBinary builds tools/gha, the program that turns the report into GitHub Actions outputs,
 // annotations and the job summary, for the CI host (a static binary for goarch); the engine
 // caches it.

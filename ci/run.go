@@ -165,7 +165,7 @@ func checkRun(ctx context.Context, o *RunOpts) (runInputs, error) {
 		in.mavenArgs = append(slices.Clip(o.Maven.Args), "-Dproject.build.outputTimestamp="+created.Format(time.RFC3339))
 	}
 	if d := o.Deployment; d != nil {
-		if err := d.check(); err != nil {
+		if err := d.check(ctx); err != nil {
 			return in, fmt.Errorf("with-deployment: %v", err)
 		}
 		sc := o.StackConfig

@@ -13,7 +13,7 @@ import (
 // updated Pulumi.<stack>.yaml: the file the GitOps stage commits. The stack is created in the
 // backend when it does not exist yet (pulumi config set needs it).
 func (d Deployment) StackConfig(ctx context.Context, in plan.StackConfigInput) (*dagger.File, error) {
-	if err := d.check(); err != nil {
+	if err := d.check(ctx); err != nil {
 		return nil, err
 	}
 	in.ConfigNamespace = d.ConfigNamespace

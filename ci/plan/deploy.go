@@ -387,6 +387,8 @@ func ClassifyDeployError(stage, key, msg, stack string) *DeployError {
 		return &DeployError{Input: "passphrase", Message: "the stack's secrets passphrase was refused: " + short}
 	case has("pulumi_access_token", "unauthorized: no credentials", "invalid access token"):
 		return &DeployError{Input: "backend-env (PULUMI_ACCESS_TOKEN)", Message: short}
+	case has("no pulumi.yaml project file found"):
+		return &DeployError{Input: "project", Message: "the Pulumi CLI found no Pulumi.yaml in the project folder: " + short}
 	case stage == "backend" && has("password authentication failed", "access denied", "invalidaccesskeyid", "signaturedoesnotmatch", "authorization"):
 		return &DeployError{Input: "backend-env", Message: "the state backend refused the credentials: " + short}
 	case stage == "backend":
@@ -435,4 +437,31 @@ func dedupe(xs []string) []string {
 		}
 	}
 	return out
+}
+
+// HasProjectFile: a folder listing (Directory.entries: sub-folders end in "/") holds a Pulumi
+// project file, Pulumi.yaml or Pulumi.yml.
+func HasProjectFile(entries []string) bool {
+	for _, e := range entries {
+		if e == "Pulumi.yaml" || e == "Pulumi.yml" {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckProjectRoot refuses a deployment project whose top has no Pulumi.yaml, naming the
+// sub-folders that hold one (nested) when the caller passed their parent.
+func CheckProjectRoot(entries, nested []string) error {
+	if HasProjectFile(entries) {
+		return nil
+	}
+	switch len(nested) {
+	case 0:
+		return &DeployError{Input: "project", Message: "no Pulumi.yaml at the top of the folder: pass the deployment repository's Pulumi project folder"}
+	case 1:
+		return &DeployError{Input: "project", Message: fmt.Sprintf("no Pulumi.yaml at the top of the folder; %s/ holds one: pass that folder", nested[0])}
+	default:
+		return &DeployError{Input: "project", Message: fmt.Sprintf("no Pulumi.yaml at the top of the folder; %s/ hold one each: pass one of them", strings.Join(nested, "/, "))}
+	}
 }

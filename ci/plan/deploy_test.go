@@ -201,6 +201,7 @@ func TestClassifyDeployError(t *testing.T) {
 		{"preview", "", "error: dial tcp: lookup kube-apiserver: no such host", "cluster-service", false},
 		{"update", "", "error: 1 error occurred: resource default/x was not successfully created", "stack nightly", true},
 		{"pending", "", "error: refresh failed", "stack nightly", false},
+		{"backend", "", "failed to select stack: exit status 1\nstderr: error: no Pulumi.yaml project file found; either run this command from a directory containing a Pulumi project", "project", false},
 	}
 	for _, tt := range tests {
 		got := ClassifyDeployError(tt.stage, tt.key, tt.msg, "nightly")
@@ -210,5 +211,31 @@ func TestClassifyDeployError(t *testing.T) {
 		if tt.applied == false && !strings.Contains(got.Error(), "nothing was applied") {
 			t.Errorf("%q: error does not say nothing was applied: %v", tt.msg, got)
 		}
+	}
+}
+
+func TestCheckProjectRoot(t *testing.T) {
+	for _, c := range []struct {
+		name            string
+		entries, nested []string
+		want            string // "" = accepted
+	}{
+		{"pulumi.yaml at the top", []string{"Pulumi.yaml", "cockpit/"}, nil, ""},
+		{"pulumi.yml at the top", []string{"Pulumi.yml"}, nil, ""},
+		{"a stack file is not a project", []string{"Pulumi.nightly.yaml", "cockpit/"}, nil, "deploy: project: no Pulumi.yaml at the top of the folder: pass"},
+		{"a folder named Pulumi.yaml", []string{"Pulumi.yaml/"}, nil, "no Pulumi.yaml at the top"},
+		{"the parent of the project", []string{"deployment/", "workloads/"}, []string{"deployment"}, "deployment/ holds one: pass that folder"},
+		{"two projects below", []string{"a/", "b/"}, []string{"a", "b"}, "a/, b/ hold one each"},
+		{"empty folder", nil, nil, "no Pulumi.yaml at the top"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := CheckProjectRoot(c.entries, c.nested)
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Fatalf("err = %v, want it to contain %q", err, c.want)
+			}
+		})
 	}
 }

@@ -136,8 +136,9 @@ func deployProject(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	root := repoRoot(t)
+	// "src/." copies src's content (filepath.Join would clean the "/." away and nest the folder).
 	for _, c := range [][]string{{"fixtures/deployment/.", dir}, {"fixtures/workloads-chart", filepath.Join(dir, "workloads")}} {
-		if out, err := exec.Command("cp", "-r", filepath.Join(root, c[0]), c[1]).CombinedOutput(); err != nil {
+		if out, err := exec.Command("cp", "-r", root+"/"+c[0], c[1]).CombinedOutput(); err != nil {
 			t.Fatalf("cp: %v %s", err, out)
 		}
 	}
@@ -578,6 +579,15 @@ func TestDeployBadInputsNameTheInputAndApplyNothing(t *testing.T) {
 		writeStack(t, project, "bad-chart", "t-bad-chart", "", "./nope")
 		_, r = b.up(t, project, "bad-chart")
 		b.assertRefused(t, r, "t-bad-chart", "graviteeio:localChartFolder", `"./nope"`, "nothing was applied")
+	})
+	t.Run("parent of the project", func(t *testing.T) {
+		t.Parallel()
+		parent := t.TempDir()
+		if out, err := exec.Command("cp", "-r", repoRoot(t)+"/fixtures/deployment", parent).CombinedOutput(); err != nil {
+			t.Fatalf("cp: %v %s", err, out)
+		}
+		_, r := b.up(t, parent, "bad-project")
+		b.assertRefused(t, r, "t-bad-project", "project", "deployment/ holds one: pass that folder", "nothing was applied")
 	})
 	t.Run("missing config key", func(t *testing.T) {
 		t.Parallel()
