@@ -27,7 +27,7 @@ unit: ## Pure-logic tests, no engine needed
 	bash testbed/actionlint.sh
 
 e2e: ## End-to-end tests; needs the test bed up and .testbed/env sourced (see `make test`)
-	cd testbed && go vet ./... && go test $(GO_TEST_FLAGS) -timeout 40m -v ./e2e/... 2>&1 | tee ../.e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+\S+_test.go)' ; exit $${PIPESTATUS[0]}
+	cd testbed && go vet ./... && go test $(GO_TEST_FLAGS) -timeout 60m -parallel 8 -v ./e2e/... 2>&1 | tee ../.e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+\S+_test.go)' ; exit $${PIPESTATUS[0]}
 
 bench: ## Benchmarks on the test bed (Maven cold vs warm, surefire fork); numbers go in the README
 	@bash testbed/hygiene.sh guard

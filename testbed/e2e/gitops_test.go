@@ -44,8 +44,41 @@ func newForge(t *testing.T) forge {
 	if err != nil {
 		t.Fatalf("reading the Gitea token: %v", err)
 	}
-	return forge{addr: addr, user: os.Getenv("NIGHTLY_TESTBED_GITEA_USER"), token: strings.TrimSpace(string(b)),
+	f := forge{addr: addr, user: os.Getenv("NIGHTLY_TESTBED_GITEA_USER"), token: strings.TrimSpace(string(b)),
 		repos: filepath.Join(filepath.Dir(tokFile), "gitea", "repos")}
+	// A token of this test's own (tests search the engine's files for theirs: a token shared with a
+	// test running beside would be found in that test's files), removed when the test ends.
+	pw, err := os.ReadFile(filepath.Join(filepath.Dir(tokFile), "gitea", "admin-password"))
+	if err != nil {
+		t.Fatalf("reading Gitea's admin password: %v", err)
+	}
+	name := fmt.Sprintf("e2e-%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano())
+	body, _ := json.Marshal(map[string]any{"name": name, "scopes": []string{"all"}})
+	req, _ := http.NewRequest("POST", "http://"+addr+"/api/v1/users/"+f.user+"/tokens", bytes.NewReader(body))
+	req.SetBasicAuth(f.user, strings.TrimSpace(string(pw)))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("minting a Gitea token: %v", err)
+	}
+	defer resp.Body.Close()
+	var tok struct {
+		ID   int64  `json:"id"`
+		SHA1 string `json:"sha1"`
+	}
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusCreated || json.Unmarshal(data, &tok) != nil || tok.SHA1 == "" {
+		t.Fatalf("minting a Gitea token: %s %s", resp.Status, data)
+	}
+	t.Cleanup(func() {
+		req, _ := http.NewRequest("DELETE", fmt.Sprintf("http://%s/api/v1/users/%s/tokens/%d", addr, f.user, tok.ID), nil)
+		req.SetBasicAuth(f.user, strings.TrimSpace(string(pw)))
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	})
+	f.token = tok.SHA1
+	return f
 }
 
 // api calls Gitea's REST API as the admin; out, when not nil, receives the JSON answer.
