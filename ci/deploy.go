@@ -41,6 +41,8 @@ type Deployment struct {
 
 const (
 	projectDir = "/deployment"
+	// pluginsDir holds the Pulumi plugins (the Kubernetes provider) in the deploy container.
+	pluginsDir = "/pulumi-plugins"
 	resultPath = "/nightly-deploy/result.json"
 	deployer   = "/usr/local/bin/nightly-deployer"
 )
@@ -136,7 +138,10 @@ func (d Deployment) container() (*dagger.Container, error) {
 	ctr := dag.Container().From(d.PulumiImage).
 		WithFile(deployer, deployerBinary(d.GolangImage)).
 		WithMountedTemp("/pulumi-home").
-		WithMountedDirectory("/pulumi-home/plugins", plugins).
+		// Not under the tmpfs (a mount inside a WithMountedTemp is hidden by it): the deployer
+		// links PULUMI_HOME/plugins to it.
+		WithMountedDirectory(pluginsDir, plugins).
+		WithEnvVariable("NIGHTLY_PULUMI_PLUGINS", pluginsDir).
 		WithMountedTemp("/run/deployer").
 		WithEnvVariable("PULUMI_HOME", "/pulumi-home").
 		WithEnvVariable("PULUMI_SKIP_UPDATE_CHECK", "true").

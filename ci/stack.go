@@ -3,6 +3,8 @@ package ci
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	"dagger/nightly/ci/plan"
 	"dagger/nightly/internal/dagger"
@@ -17,6 +19,20 @@ func (d Deployment) StackConfig(ctx context.Context, in plan.StackConfigInput) (
 		return nil, err
 	}
 	in.ConfigNamespace = d.ConfigNamespace
+	if in.ChartFolder == "" {
+		// Keep the stack's chart folder; a stack that has none yet (a new one) gets the project's
+		// only chart, or a clear error before anything is written.
+		current, _ := d.Project.File(d.stackFile()).Contents(ctx)
+		if !plan.HasConfigKey(current, d.ConfigNamespace, plan.ChartFolderKey) {
+			charts, err := d.chartFolders(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if in.ChartFolder, err = plan.DefaultChartFolder(charts, d.stackFile(), d.ConfigNamespace); err != nil {
+				return nil, err
+			}
+		}
+	}
 	cfg, err := plan.StackConfig(in)
 	if err != nil {
 		return nil, err
@@ -49,4 +65,22 @@ func (d Deployment) StackConfig(ctx context.Context, in plan.StackConfigInput) (
 		return nil, fmt.Errorf("stack %s: the deployer wrote no %s: %v", d.Stack, d.stackFile(), err)
 	}
 	return f, nil
+}
+
+// chartFolders are the project's top-level folders holding a Chart.yaml.
+func (d Deployment) chartFolders(ctx context.Context) ([]string, error) {
+	top, err := d.Project.Entries(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("deploy: project: reading the folder: %v", err)
+	}
+	var charts []string
+	for _, e := range top {
+		if !strings.HasSuffix(e, "/") {
+			continue
+		}
+		if sub, err := d.Project.Directory(e).Entries(ctx); err == nil && slices.Contains(sub, "Chart.yaml") {
+			charts = append(charts, strings.TrimSuffix(e, "/"))
+		}
+	}
+	return charts, nil
 }

@@ -387,6 +387,8 @@ func ClassifyDeployError(stage, key, msg, stack string) *DeployError {
 		return &DeployError{Input: "passphrase", Message: "the stack's secrets passphrase was refused: " + short}
 	case has("pulumi_access_token", "unauthorized: no credentials", "invalid access token"):
 		return &DeployError{Input: "backend-env (PULUMI_ACCESS_TOKEN)", Message: short}
+	case has("could not automatically download and install resource plugin"):
+		return &DeployError{Input: "kubernetes-provider", Message: "the Kubernetes provider is not in the Pulumi image and could not be downloaded (pass --plugin-server, or a Pulumi image that has it): " + short}
 	case has("no pulumi.yaml project file found"):
 		return &DeployError{Input: "project", Message: "the Pulumi CLI found no Pulumi.yaml in the project folder: " + short}
 	case stage == "backend" && has("password authentication failed", "access denied", "invalidaccesskeyid", "signaturedoesnotmatch", "authorization"):
@@ -463,5 +465,24 @@ func CheckProjectRoot(entries, nested []string) error {
 		return &DeployError{Input: "project", Message: fmt.Sprintf("no Pulumi.yaml at the top of the folder; %s/ holds one: pass that folder", nested[0])}
 	default:
 		return &DeployError{Input: "project", Message: fmt.Sprintf("no Pulumi.yaml at the top of the folder; %s/ hold one each: pass one of them", strings.Join(nested, "/, "))}
+	}
+}
+
+// HasConfigKey: a Pulumi.<stack>.yaml's text sets namespace:key (under its config: map).
+func HasConfigKey(stackYAML, namespace, key string) bool {
+	re := regexp.MustCompile(`(?m)^\s+["']?` + regexp.QuoteMeta(namespace+":"+key) + `["']?\s*:`)
+	return re.MatchString(stackYAML)
+}
+
+// DefaultChartFolder is the chart folder of a stack that has none yet: the project's only folder
+// holding a Chart.yaml; none or several is an error naming what to pass.
+func DefaultChartFolder(charts []string, stackFile, namespace string) (string, error) {
+	switch len(charts) {
+	case 1:
+		return "./" + charts[0], nil
+	case 0:
+		return "", &DeployError{Input: "chart-folder", Message: fmt.Sprintf("%s sets no %s:%s and the project has no folder holding a Chart.yaml: pass --chart-folder", stackFile, namespace, ChartFolderKey)}
+	default:
+		return "", &DeployError{Input: "chart-folder", Message: fmt.Sprintf("%s sets no %s:%s and the project has several charts (%s): pass --chart-folder", stackFile, namespace, ChartFolderKey, strings.Join(charts, ", "))}
 	}
 }

@@ -201,6 +201,7 @@ func TestClassifyDeployError(t *testing.T) {
 		{"preview", "", "error: dial tcp: lookup kube-apiserver: no such host", "cluster-service", false},
 		{"update", "", "error: 1 error occurred: resource default/x was not successfully created", "stack nightly", true},
 		{"pending", "", "error: refresh failed", "stack nightly", false},
+		{"preview", "", "error: Could not automatically download and install resource plugin 'pulumi-resource-kubernetes' at version v4.32.0: failed to download plugin: kubernetes-4.32.0: failed all 5 attempts", "kubernetes-provider", false},
 		{"backend", "", "failed to select stack: exit status 1\nstderr: error: no Pulumi.yaml project file found; either run this command from a directory containing a Pulumi project", "project", false},
 	}
 	for _, tt := range tests {
@@ -237,5 +238,39 @@ func TestCheckProjectRoot(t *testing.T) {
 				t.Fatalf("err = %v, want it to contain %q", err, c.want)
 			}
 		})
+	}
+}
+
+func TestHasConfigKeyAndDefaultChartFolder(t *testing.T) {
+	for _, c := range []struct {
+		yaml string
+		want bool
+	}{
+		{"config:\n  graviteeio:localChartFolder: ./cockpit\n", true},
+		{"config:\n  \"graviteeio:localChartFolder\": ./cockpit\n", true},
+		{"config:\n  graviteeio:localChartFolderX: ./cockpit\n", false},
+		{"config:\n  other:localChartFolder: ./cockpit\n", false},
+		{"# graviteeio:localChartFolder: ./cockpit\n", false},
+		{"", false},
+	} {
+		if got := HasConfigKey(c.yaml, "graviteeio", ChartFolderKey); got != c.want {
+			t.Errorf("HasConfigKey(%q) = %v, want %v", c.yaml, got, c.want)
+		}
+	}
+	for _, c := range []struct {
+		charts []string
+		want   string // a folder, or the error's text
+	}{
+		{[]string{"cockpit"}, "./cockpit"},
+		{nil, "deploy: chart-folder: Pulumi.new.yaml sets no graviteeio:localChartFolder and the project has no folder holding a Chart.yaml: pass --chart-folder"},
+		{[]string{"cockpit", "workloads"}, "several charts (cockpit, workloads): pass --chart-folder"},
+	} {
+		got, err := DefaultChartFolder(c.charts, "Pulumi.new.yaml", "graviteeio")
+		if err != nil {
+			got = err.Error()
+		}
+		if !strings.Contains(got, c.want) {
+			t.Errorf("DefaultChartFolder(%v) = %q, want %q", c.charts, got, c.want)
+		}
 	}
 }

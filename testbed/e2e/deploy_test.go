@@ -520,6 +520,10 @@ func TestDeployDryRunPreviewsAndAppliesNothing(t *testing.T) {
 	t.Parallel()
 	const stack, ns = "dryrun", "t-dryrun"
 	project := deployProject(t)
+	// The fixture's project alone (one chart): a new stack's chart folder defaults to it.
+	if err := os.RemoveAll(filepath.Join(project, "workloads")); err != nil {
+		t.Fatal(err)
+	}
 	b.stackConfig(t, project, stack, "--image-tag=3.0.0-nightly", "--commit="+commitA, "--namespace="+ns).mustSucceed(t)
 	rep, r := b.up(t, project, stack, "--dry-run", "--recreate")
 	r.mustSucceed(t)
@@ -589,6 +593,12 @@ func TestDeployBadInputsNameTheInputAndApplyNothing(t *testing.T) {
 		_, r := b.up(t, parent, "bad-project")
 		b.assertRefused(t, r, "t-bad-project", "project", "deployment/ holds one: pass that folder", "nothing was applied")
 	})
+	t.Run("new stack, two charts", func(t *testing.T) {
+		t.Parallel()
+		project := deployProject(t) // ./cockpit and ./workloads
+		r := b.stackConfig(t, project, "bad-two-charts", "--image-tag=3.0.0-nightly", "--commit="+commitA)
+		b.assertRefused(t, r, "t-bad-two-charts", "chart-folder", "several charts (cockpit, workloads): pass --chart-folder")
+	})
 	t.Run("missing config key", func(t *testing.T) {
 		t.Parallel()
 		project := deployProject(t)
@@ -634,7 +644,7 @@ func TestDeployBadInputsNameTheInputAndApplyNothing(t *testing.T) {
 		t.Parallel()
 		project := deployProject(t)
 		// The stack exists with the test bed's passphrase; another one is refused.
-		b.stackConfig(t, project, "bad-pass", "--image-tag=3.0.0-nightly", "--commit="+commitA, "--namespace=t-bad-pass").mustSucceed(t)
+		b.stackConfig(t, project, "bad-pass", "--image-tag=3.0.0-nightly", "--commit="+commitA, "--chart-folder=./cockpit", "--namespace=t-bad-pass").mustSucceed(t)
 		args := b.deployArgs(t, project, "bad-pass")
 		for i, a := range args {
 			if strings.HasPrefix(a, "--passphrase=") {
@@ -647,7 +657,7 @@ func TestDeployBadInputsNameTheInputAndApplyNothing(t *testing.T) {
 	t.Run("locked stack", func(t *testing.T) {
 		t.Parallel()
 		project := deployProject(t)
-		b.stackConfig(t, project, "locked", "--image-tag=3.0.0-nightly", "--commit="+commitA, "--namespace=t-locked").mustSucceed(t)
+		b.stackConfig(t, project, "locked", "--image-tag=3.0.0-nightly", "--commit="+commitA, "--chart-folder=./cockpit", "--namespace=t-locked").mustSucceed(t)
 		b.lock(t, "locked")
 		_, r := b.up(t, project, "locked", "--lock-retries=1")
 		b.assertRefused(t, r, "t-locked", "stack locked", "locked by another update", "cancel", "nothing was applied")
@@ -671,7 +681,7 @@ func TestDeployWaitsForAConcurrentUpdatesLock(t *testing.T) {
 	t.Parallel()
 	const stack = "lockwait"
 	project := deployProject(t)
-	b.stackConfig(t, project, stack, "--image-tag=3.0.0-nightly", "--commit="+commitA, "--namespace=t-lockwait").mustSucceed(t)
+	b.stackConfig(t, project, stack, "--image-tag=3.0.0-nightly", "--commit="+commitA, "--chart-folder=./cockpit", "--namespace=t-lockwait").mustSucceed(t)
 	key := b.lock(t, stack)
 	// The other update ends while ours waits: its lock goes away once the deployer says it waits.
 	var released sync.Once
@@ -744,7 +754,7 @@ func TestDeployKilledMidUpIsReportedAndResolvedByTheNextRun(t *testing.T) {
 	t.Parallel()
 	const stack, ns = "killed", "t-killed"
 	project := deployProject(t)
-	b.stackConfig(t, project, stack, "--image-tag=3.0.0-nightly", "--commit="+commitA, "--namespace="+ns).mustSucceed(t)
+	b.stackConfig(t, project, stack, "--image-tag=3.0.0-nightly", "--commit="+commitA, "--chart-folder=./cockpit", "--namespace="+ns).mustSucceed(t)
 	_, r := b.up(t, project, stack)
 	r.mustSucceed(t)
 

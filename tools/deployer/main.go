@@ -144,6 +144,9 @@ func (c *common) setup() error {
 		c.scrub.add(os.Getenv(k))
 	}
 	os.Setenv("PULUMI_SKIP_UPDATE_CHECK", "true")
+	if err := linkPlugins(os.Getenv("NIGHTLY_PULUMI_PLUGINS"), os.Getenv("PULUMI_HOME")); err != nil {
+		return err
+	}
 	if c.kubeconfig != "" {
 		p, err := prepareKubeconfig(c.kubeconfig, c.alias, c.scratch)
 		if err != nil {
@@ -554,3 +557,28 @@ func workloads(ctx context.Context, s auto.Stack, spec Spec) ([]Workload, error)
 }
 
 var _ io.Writer = (*scrubWriter)(nil)
+
+// linkPlugins makes PULUMI_HOME/plugins the plugins folder mounted at src (PULUMI_HOME is a tmpfs
+// the CLI writes its logins to; a folder mounted inside it would be hidden). Nothing when src is "".
+func linkPlugins(src, home string) error {
+	if src == "" {
+		return nil
+	}
+	if home == "" {
+		return errors.New("NIGHTLY_PULUMI_PLUGINS is set but PULUMI_HOME is not")
+	}
+	dst := filepath.Join(home, "plugins")
+	if fi, err := os.Lstat(dst); err == nil {
+		if fi.Mode()&os.ModeSymlink != 0 {
+			return nil
+		}
+		return fmt.Errorf("PULUMI_HOME/plugins (%s) already exists: cannot use the plugins in %s", dst, src)
+	}
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return err
+	}
+	if err := os.Symlink(src, dst); err != nil {
+		return fmt.Errorf("linking the plugins in %s as %s: %v", src, dst, err)
+	}
+	return nil
+}
