@@ -129,9 +129,18 @@ build_git() {
   log "image git: built"
 }
 
+# host_custom_cas prints the host's custom CA certificates (update-ca-certificates' input), if any.
+host_custom_cas() {
+  local f
+  for f in /usr/local/share/ca-certificates/*.crt; do
+    if [ -f "$f" ]; then cat "$f"; echo; fi
+  done
+  return 0
+}
+
 build_go_sdk() {
   local out=$IMAGES_DIR/go-sdk key
-  key=$(recipe_key build_go_sdk)-$(key_of "$DAGGER_BIN/codegen" <(go version))
+  key=$(recipe_key build_go_sdk)-$(key_of "$DAGGER_BIN/codegen" <(go version) <(host_custom_cas))
   if stamp_ok img-go-sdk "$key"; then log "image go-sdk: cached"; return; fi
   log "image go-sdk: building (Debian + Go $(go env GOVERSION) + codegen, about 1-3 min)"
   local tmp; tmp=$(mktemp -d)
@@ -140,6 +149,15 @@ build_go_sdk() {
   mkdir -p "$tmp/go/usr/local/bin" "$tmp/go/go/pkg/mod" "$tmp/go/root/.cache/go-build"
   cp -a "$(go env GOROOT)" "$tmp/go/usr/local/go"
   cp "$DAGGER_BIN/codegen" "$tmp/go/usr/local/bin/codegen"
+  # The host's own CA certificates (a TLS-inspecting egress proxy's, say), added to the image's
+  # bundle: Go module downloads in this image are the only traffic of the engine's containers that
+  # leaves the machine, and the test bed's engine does not inject them into every container
+  # (engine.sh says why).
+  if [ -n "$(host_custom_cas)" ]; then
+    mkdir -p "$tmp/go/etc/ssl/certs" "$tmp/go/usr/local/share/ca-certificates"
+    { tar -xOf "$tmp/base.tar" ./etc/ssl/certs/ca-certificates.crt; host_custom_cas; } >"$tmp/go/etc/ssl/certs/ca-certificates.crt"
+    cp /usr/local/share/ca-certificates/*.crt "$tmp/go/usr/local/share/ca-certificates/"
+  fi
   repro_tar "$tmp/go" "$tmp/go.tar"
   rm -rf "$out"
   "$MKIMAGE" layout -out "$out" -tag go-sdk -layer "$tmp/base.tar" -layer "$tmp/go.tar" \

@@ -21,7 +21,8 @@ done < <(hy_our_procs)
 for p in /proc/[0-9]*; do
   p=${p#/proc/}
   # Our servers name our state folder on their command line.
-  if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF -- "$NIGHTLY_STATE/"; then
+  # (A process that exits meanwhile has no cmdline left: skipped, quietly.)
+  if { tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null | grep -qF -- "$NIGHTLY_STATE/"; then
     complain "process $p ($(tr '\0' ' ' <"/proc/$p/cmdline" | cut -c1-80))"
   fi
 done
