@@ -280,7 +280,7 @@ func (b deployBed) list(t *testing.T, path string) []k8sObject {
 func waitFor(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
 	var last string
-	for i := 0; i < 120; i++ {
+	for i := 0; i < 360; i++ { // 3 min: a 2-core machine running tests in parallel is slow
 		ok, state := cond()
 		if ok {
 			return
