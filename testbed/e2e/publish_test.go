@@ -65,11 +65,13 @@ func newDockerHub(t *testing.T) hub {
 		t.Fatalf("reading the Docker-Hub-like registry's password: %v", err)
 	}
 	pw := strings.TrimRight(string(b), "\n")
-	t.Setenv("E2E_HUB_PASSWORD", pw)
 	host := os.Getenv("NIGHTLY_TESTBED_DOCKERHUB")
-	return hub{t: t, host: host, readHost: host, namespace: fmt.Sprintf("e2e%d", time.Now().UnixNano()),
+	h := hub{t: t, host: host, readHost: host, namespace: fmt.Sprintf("e2e%d", time.Now().UnixNano()),
 		auth:    &authn.Basic{Username: os.Getenv("NIGHTLY_TESTBED_DOCKERHUB_USER"), Password: pw},
 		userEnv: "NIGHTLY_TESTBED_DOCKERHUB_USER", missingIs401: true}
+	// Its own variable (t.Setenv cannot be used by a parallel test).
+	h.pwEnv = h.setEnv("PW", pw)
+	return h
 }
 
 // newFaultyHub is the basic-auth registry behind the fault-injecting proxy: publish talks to the
