@@ -336,8 +336,8 @@ func TestPublishSameCommitSameDigest(t *testing.T) {
 		if i == 1 {
 			os.WriteFile(filepath.Join(src, "NOTES.txt"), []byte("rebuilt\n"), 0o644)
 		}
-		out := daggerCall(t, h.publishArgs(src, commitOf('d'), dateAt(30),
-			fmt.Sprintf("--maven-cache=e2e-fresh-%d", time.Now().UnixNano()), "--dry-run")...).mustSucceed(t)
+		out := daggerCall(t, append(h.publishArgs(src, commitOf('d'), dateAt(30),
+			fmt.Sprintf("--maven-cache=e2e-fresh-%d", time.Now().UnixNano())), "--dry-run")...).mustSucceed(t)
 		var ds []string
 		for _, m := range wouldPushRE.FindAllStringSubmatch(out, -1) {
 			ds = append(ds, m[1])
