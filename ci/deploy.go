@@ -275,7 +275,7 @@ func (d Deployment) Up(ctx context.Context, o UpOpts) (*UpResult, error) {
 		WithExec(args, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 	code, err := ctr.ExitCode(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("running the deployer for stack %s: %v", d.Stack, err)
+		return nil, fmt.Errorf("running the deployer for stack %s: %s", d.Stack, execErr(err))
 	}
 	raw, err := ctr.File(resultPath).Contents(ctx)
 	if err != nil {
@@ -369,7 +369,7 @@ func runDeployer(ctx context.Context, ctr *dagger.Container, args []string, stac
 	ctr = ctr.WithExec(args, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 	code, err := ctr.ExitCode(ctx)
 	if err != nil {
-		return "", fmt.Errorf("running the deployer for stack %s: %v", stack, err)
+		return "", fmt.Errorf("running the deployer for stack %s: %s", stack, execErr(err))
 	}
 	stdout, _ := ctr.Stdout(ctx)
 	if code != 0 {

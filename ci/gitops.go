@@ -162,7 +162,7 @@ func (r *gitopsRun) step(ctx context.Context, what, script string) (stepResult, 
 			dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 	code, err := ctr.ExitCode(ctx)
 	if err != nil {
-		return stepResult{}, fmt.Errorf("%s (%s): %v", what, r.p.Repo.URL, err)
+		return stepResult{}, fmt.Errorf("%s (%s): %s", what, r.p.Repo.URL, execErr(err))
 	}
 	out, err := ctr.File(stepLog).Contents(ctx)
 	if err != nil {
@@ -391,7 +391,7 @@ func (r *gitopsRun) pullRequest(ctx context.Context) error {
 	ctr = ctr.WithExec(args, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 	stdout, err := ctr.Stdout(ctx)
 	if err != nil {
-		return fmt.Errorf("running the forge client for %s: %v", p.Repo.URL, err)
+		return fmt.Errorf("running the forge client for %s: %s", p.Repo.URL, execErr(err))
 	}
 	var pr forgePR
 	if err := json.Unmarshal([]byte(lastLines(stdout, 1)), &pr); err != nil {

@@ -241,7 +241,7 @@ func resolveBaseImage(ctx context.Context, r plan.BaseImageRef) plan.BaseImageCo
 func toolOutput(ctx context.Context, ctr *dagger.Container, name string, ok int) (string, error) {
 	code, err := ctr.ExitCode(ctx)
 	if err != nil {
-		return "", fmt.Errorf("running %s: %v", name, err)
+		return "", fmt.Errorf("running %s: %s", name, execErr(err))
 	}
 	out, err := ctr.Stdout(ctx)
 	if err != nil {

@@ -411,6 +411,21 @@ func readGlob(ctx context.Context, dir *dagger.Directory, pattern string) (map[s
 	return files, nil
 }
 
+// execErr is an error from evaluating a container: for a step that failed (a tool's build, say),
+// Dagger's message is only "exit code: N", so its command and the tail of its output follow.
+func execErr(err error) string {
+	var e *dagger.ExecError
+	if !errors.As(err, &e) {
+		return err.Error()
+	}
+	cmd := strings.Join(e.Cmd, " ")
+	if len(cmd) > 120 {
+		cmd = cmd[:120] + "…"
+	}
+	out := strings.TrimSpace(lastLines(strings.TrimSpace(e.Stdout+"\n"+e.Stderr), 12))
+	return fmt.Sprintf("%v (%s): %s", err, cmd, out)
+}
+
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {

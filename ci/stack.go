@@ -54,7 +54,7 @@ func (d Deployment) StackConfig(ctx context.Context, in plan.StackConfigInput) (
 	ctr = ctr.WithExec(args, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 	code, err := ctr.ExitCode(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("setting the config of stack %s: %v", d.Stack, err)
+		return nil, fmt.Errorf("setting the config of stack %s: %s", d.Stack, execErr(err))
 	}
 	if code != 0 {
 		stderr, _ := ctr.Stderr(ctx)
