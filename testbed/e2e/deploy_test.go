@@ -782,13 +782,23 @@ func TestDeployKilledMidUpIsReportedAndResolvedByTheNextRun(t *testing.T) {
 	var once sync.Once
 	kill := func() { once.Do(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }) }
 	defer kill()
+	pendingInState := func() bool {
+		for _, v := range b.stateFiles(t, "pulumi/.pulumi/stacks/cockpit-nightly-deployment/"+stack+".json") {
+			if strings.Contains(v, `"pending_operations"`) {
+				return true
+			}
+		}
+		return false
+	}
+	// Killed while Pulumi waits on the rollout: its checkpoint holds the Deployment's update as a
+	// pending operation by then (Pulumi writes it before calling the provider, asynchronously).
 	waitFor(t, "the stuck update to start", func() (bool, string) {
 		var d k8sObject
 		b.get(t, "/apis/apps/v1/namespaces/"+ns+"/deployments/cockpit-cockpit-api", &d)
 		l := d.Spec.Template.Metadata.Labels["app.gravitee.io/git_commit_id"]
-		return l == commitB[:15], "label " + l
+		pending := pendingInState()
+		return l == commitB[:15] && pending, fmt.Sprintf("label %s, pending operations in the state %v", l, pending)
 	})
-	time.Sleep(3 * time.Second)
 	kill()
 	_ = cmd.Wait()
 	// The engine ends the exec of a gone session; then the state keeps what Pulumi left.
