@@ -3,10 +3,12 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,15 +26,16 @@ var (
 	notRunRE  = regexp.MustCompile(`\s+# \((.*not run here.*)\)$`)
 )
 
-// readmeExamples reads every `dagger call` line of the README's sh blocks, in order.
-func readmeExamples(t *testing.T) []readmeExample {
+// readmeExamples reads every `dagger call` line of the README's sh blocks, block by block, in order.
+func readmeExamples(t *testing.T) [][]readmeExample {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(repoRoot(t), "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []readmeExample
+	var out [][]readmeExample
 	for _, m := range shBlockRE.FindAllStringSubmatch(string(b), -1) {
+		var block []readmeExample
 		lines := strings.Split(m[1], "\n")
 		for i := 0; i < len(lines); i++ {
 			l := lines[i]
@@ -54,7 +57,10 @@ func readmeExamples(t *testing.T) []readmeExample {
 				t.Errorf("README example without `# → what it prints`: %s", l)
 				continue
 			}
-			out = append(out, ex)
+			block = append(block, ex)
+		}
+		if len(block) > 0 {
+			out = append(out, block)
 		}
 	}
 	return out
@@ -66,15 +72,15 @@ func TestReadmeExamplesPrintWhatTheySay(t *testing.T) {
 	needTestbed(t)
 	t.Parallel()
 	examples := readmeExamples(t)
-	if len(examples) < 10 {
-		t.Fatalf("found %d README examples, want the whole usage section", len(examples))
+	if n := len(slices.Concat(examples...)); n < 10 {
+		t.Fatalf("found %d README examples, want the whole usage section", n)
 	}
-	// The product's repository: the fixture, two commits.
+	// The product's repository: the fixture, at its first commit (each README block gets its copy
+	// and makes the second, identical, commit: same content and dates, same hash).
 	work := fixtureCopy(t)
-	date := "2026-11-28T10:00:00Z"
-	git := func(args ...string) {
+	gitIn := func(dir, date string, args ...string) {
 		cmd := exec.Command("git", args...)
-		cmd.Dir = work
+		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=e2e", "GIT_AUTHOR_EMAIL=e2e@example.com",
 			"GIT_COMMITTER_NAME=e2e", "GIT_COMMITTER_EMAIL=e2e@example.com",
 			"GIT_AUTHOR_DATE="+date, "GIT_COMMITTER_DATE="+date)
@@ -82,9 +88,19 @@ func TestReadmeExamplesPrintWhatTheySay(t *testing.T) {
 			t.Fatalf("git %v: %v\n%s", args, err, out)
 		}
 	}
-	git("init", "-q", "-b", "main")
-	git("add", "-A")
-	git("commit", "-q", "-m", "first")
+	gitIn(work, "2026-11-28T10:00:00Z", "init", "-q", "-b", "main")
+	gitIn(work, "2026-11-28T10:00:00Z", "add", "-A")
+	gitIn(work, "2026-11-28T10:00:00Z", "commit", "-q", "-m", "first")
+	secondCommit := func(dir string) string {
+		os.WriteFile(filepath.Join(dir, "CHANGES.txt"), []byte("second\n"), 0o644)
+		gitIn(dir, "2026-11-29T10:00:00Z", "add", "-A")
+		gitIn(dir, "2026-11-29T10:00:00Z", "commit", "-q", "-m", "second")
+		head, err := exec.Command("git", "-C", dir, "rev-parse", "HEAD").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(head))
+	}
 	h := newHub(t)
 	maven := newMavenServer(t)
 	// The GitOps examples' deployment repository, seeded from fixtures/deployment on the test
@@ -103,56 +119,67 @@ func TestReadmeExamplesPrintWhatTheySay(t *testing.T) {
 	// The deploy section's: the deployment repository, the Pulumi state, the cluster.
 	deployEnv, deploySecrets := readmeDeployEnv(t)
 	env = append(env, deployEnv...)
-	run := func(command string) (string, string, error) {
+	secrets := append([]string{maven.password, os.Getenv(h.pwEnv), gitea.token}, deploySecrets...)
+	run := func(dir, command string) (string, string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, "bash", "-c", strings.Replace(command, "dagger call ", "dagger call --progress=plain ", 1))
-		cmd.Dir, cmd.Env = work, env
+		cmd.Dir, cmd.Env = dir, env
 		var out, errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		err := cmd.Run()
 		return out.String(), errb.String(), err
 	}
-	// Something to roll back to: the first commit published, then a second commit for the README's.
+	// Something to roll back to: the first commit published (by the block that rolls back).
 	first := `dagger call --source=. --linter=buildkit publish --commit=$(git rev-parse HEAD) --created=$(git log -1 --format=%cI) --registry=$REGISTRY $REGISTRY_OPTS --username=env:REGISTRY_USER --password=env:REGISTRY_PASSWORD`
-	if out, errs, err := run(first); err != nil {
-		t.Fatalf("publishing the first commit: %v\n%s\n%s", err, out, tail(errs, 30))
-	}
-	os.WriteFile(filepath.Join(work, "CHANGES.txt"), []byte("second\n"), 0o644)
-	date = "2026-11-29T10:00:00Z"
-	git("add", "-A")
-	git("commit", "-q", "-m", "second")
-	// The stack file stack-config exports into the deployment repository's clone, beside this one.
-	head, err := exec.Command("git", "-C", work, "rev-parse", "HEAD").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stack := filepath.Join(filepath.Dir(work), "cockpit-nightly-deployment", "Pulumi.nightly.yaml")
-	if err := os.MkdirAll(filepath.Dir(stack), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(stackFile(t, strings.TrimSpace(string(head)), ""), stack); err != nil {
-		t.Fatal(err)
-	}
 
-	for _, ex := range examples {
-		if ex.skip != "" {
-			t.Logf("not run: %s (%s)", ex.line, ex.skip)
-			continue
-		}
-		out, errs, err := run(ex.command)
-		t.Logf("%s\n→ %s", ex.command, strings.TrimSpace(out))
-		if err != nil {
-			t.Errorf("README example failed: %s\n%v\n%s", ex.line, err, tail(errs, 20))
-			continue
-		}
-		if !strings.Contains(out, ex.want) {
-			t.Errorf("README example %s\nprinted %q, want it to contain %q", ex.line, out, ex.want)
-		}
-		for _, secret := range append([]string{maven.password, os.Getenv(h.pwEnv), gitea.token}, deploySecrets...) {
-			if strings.Contains(out+errs, secret) {
-				t.Errorf("README example %s printed a password", ex.line)
+	// The README's blocks run side by side (each in its own copy of the repository, its examples
+	// in order): they share no state but the servers, and one after another they took half an hour.
+	for i, block := range examples {
+		t.Run(fmt.Sprintf("block%d", i+1), func(t *testing.T) {
+			t.Parallel()
+			base := t.TempDir()
+			dir := filepath.Join(base, "product")
+			if out, err := exec.Command("cp", "-a", work, dir).CombinedOutput(); err != nil {
+				t.Fatalf("cp: %v %s", err, out)
 			}
-		}
+			for _, ex := range block {
+				if strings.Contains(ex.command, " rollback ") {
+					if out, errs, err := run(dir, first); err != nil {
+						t.Fatalf("publishing the first commit: %v\n%s\n%s", err, out, tail(errs, 30))
+					}
+					break
+				}
+			}
+			head := secondCommit(dir)
+			// The stack file stack-config exports into the deployment repository's clone, beside this one.
+			stack := filepath.Join(base, "cockpit-nightly-deployment", "Pulumi.nightly.yaml")
+			if err := os.MkdirAll(filepath.Dir(stack), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(stackFile(t, head, ""), stack); err != nil {
+				t.Fatal(err)
+			}
+			for _, ex := range block {
+				if ex.skip != "" {
+					t.Logf("not run: %s (%s)", ex.line, ex.skip)
+					continue
+				}
+				out, errs, err := run(dir, ex.command)
+				t.Logf("%s\n→ %s", ex.command, strings.TrimSpace(out))
+				if err != nil {
+					t.Errorf("README example failed: %s\n%v\n%s", ex.line, err, tail(errs, 20))
+					continue
+				}
+				if !strings.Contains(out, ex.want) {
+					t.Errorf("README example %s\nprinted %q, want it to contain %q", ex.line, out, ex.want)
+				}
+				for _, secret := range secrets {
+					if strings.Contains(out+errs, secret) {
+						t.Errorf("README example %s printed a password", ex.line)
+					}
+				}
+			}
+		})
 	}
 }
