@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -752,7 +753,9 @@ func daggerCallWatching(t *testing.T, watch func(line string), args ...string) c
 func TestDeployKilledMidUpIsReportedAndResolvedByTheNextRun(t *testing.T) {
 	b := newDeployBed(t)
 	t.Parallel()
-	const stack, ns = "killed", "t-killed"
+	// Names of this run's own: a failed earlier run on a kept test bed leaves its lock behind.
+	run := strconv.FormatInt(time.Now().Unix()%1e6, 36)
+	stack, ns := "killed-"+run, "t-killed-"+run
 	project := deployProject(t)
 	b.stackConfig(t, project, stack, "--image-tag=3.0.0-nightly", "--commit="+commitA, "--chart-folder=./cockpit", "--namespace="+ns).mustSucceed(t)
 	_, r := b.up(t, project, stack)
@@ -815,7 +818,7 @@ func TestDeployKilledMidUpIsReportedAndResolvedByTheNextRun(t *testing.T) {
 	// The next run meets the lock: a clear error naming the stack and how to go on.
 	os.WriteFile(api, orig, 0o644)
 	_, r = b.up(t, project, stack, "--lock-retries=0")
-	if r.exitCode == 0 || !strings.Contains(r.stderr, "stack killed") || !strings.Contains(r.stderr, "cancel") {
+	if r.exitCode == 0 || !strings.Contains(r.stderr, "stack "+stack) || !strings.Contains(r.stderr, "cancel") {
 		t.Fatalf("up on the killed update's lock: exit %d\n%s", r.exitCode, tail(r.stderr, 20))
 	}
 	daggerCall(t, append(b.deployArgs(t, project, stack), "cancel")...).mustSucceed(t)
