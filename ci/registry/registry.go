@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -277,6 +278,10 @@ func (c *Client) explain(what string, err error) error {
 			return fmt.Errorf("%s: registry %s refused access with these credentials (HTTP %d)", what, c.Host, terr.StatusCode)
 		}
 		return fmt.Errorf("%s: registry %s refused the credentials (HTTP %d)", what, c.Host, terr.StatusCode)
+	}
+	// A registry's error body (UNAVAILABLE: …) hides the status; the user wants both.
+	if terr != nil && terr.StatusCode != 0 && !strings.Contains(err.Error(), strconv.Itoa(terr.StatusCode)) {
+		return fmt.Errorf("%s: %w (HTTP %d %s)", what, err, terr.StatusCode, http.StatusText(terr.StatusCode))
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"fmt"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -325,5 +326,18 @@ func TestIndexPromotionAndLabels(t *testing.T) {
 	labels, err := c.Labels(ctx, "g/api", want.String())
 	if err != nil || labels["arch"] != "amd64" || labels["org.opencontainers.image.revision"] == "" {
 		t.Fatalf("Labels(index) = %v, %v; want the first image's labels", labels, err)
+	}
+}
+
+func TestExplainNamesTheHTTPStatus(t *testing.T) {
+	c := &Client{Host: "registry.example"}
+	body := &transport.Error{StatusCode: http.StatusServiceUnavailable, Errors: []transport.Diagnostic{{Code: transport.UnavailableErrorCode, Message: "down for maintenance"}}}
+	got := c.explain("pushing x", body).Error()
+	if !strings.Contains(got, "HTTP 503 Service Unavailable") || !strings.Contains(got, "down for maintenance") {
+		t.Errorf("explain = %q, want the registry's message and HTTP 503", got)
+	}
+	plain := c.explain("pushing x", fmt.Errorf("connection reset")).Error()
+	if plain != "pushing x: connection reset" {
+		t.Errorf("explain of a non-HTTP error = %q", plain)
 	}
 }
