@@ -67,23 +67,39 @@ func (d Deployment) check(ctx context.Context) error {
 // checkProject: the project folder has its Pulumi.yaml at the top (the CLI would only say "no
 // Pulumi.yaml project file found", after starting containers); a project one level down is named.
 func (d Deployment) checkProject(ctx context.Context) error {
-	top, err := d.Project.Entries(ctx)
+	top, err := d.projectEntries(ctx)
 	if err != nil {
-		return fmt.Errorf("deploy: project: reading the folder: %v", err)
+		return err
 	}
 	var nested []string
 	if !plan.HasProjectFile(top) {
-		for _, e := range top {
-			if !strings.HasSuffix(e, "/") {
-				continue
-			}
-			sub, err := d.Project.Directory(e).Entries(ctx)
-			if err == nil && plan.HasProjectFile(sub) {
-				nested = append(nested, strings.TrimSuffix(e, "/"))
-			}
-		}
+		nested = d.foldersHolding(ctx, top, plan.HasProjectFile)
 	}
 	return plan.CheckProjectRoot(top, nested)
+}
+
+// projectEntries lists the top of the project folder (sub-folders end in "/").
+func (d Deployment) projectEntries(ctx context.Context) ([]string, error) {
+	top, err := d.Project.Entries(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("deploy: project: reading the folder: %v", err)
+	}
+	return top, nil
+}
+
+// foldersHolding are the project's top-level folders (of its listing top) whose own listing
+// satisfies has: those holding a Pulumi.yaml, or a Chart.yaml.
+func (d Deployment) foldersHolding(ctx context.Context, top []string, has func(entries []string) bool) []string {
+	var out []string
+	for _, e := range top {
+		if !strings.HasSuffix(e, "/") {
+			continue
+		}
+		if sub, err := d.Project.Directory(e).Entries(ctx); err == nil && has(sub) {
+			out = append(out, strings.TrimSuffix(e, "/"))
+		}
+	}
+	return out
 }
 
 // stackFile is the stack's config file in the project: Pulumi.<stack>.yaml (org/project/ dropped).

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 
 	"dagger/nightly/ci/plan"
 	"dagger/nightly/internal/dagger"
@@ -69,18 +68,9 @@ func (d Deployment) StackConfig(ctx context.Context, in plan.StackConfigInput) (
 
 // chartFolders are the project's top-level folders holding a Chart.yaml.
 func (d Deployment) chartFolders(ctx context.Context) ([]string, error) {
-	top, err := d.Project.Entries(ctx)
+	top, err := d.projectEntries(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("deploy: project: reading the folder: %v", err)
+		return nil, err
 	}
-	var charts []string
-	for _, e := range top {
-		if !strings.HasSuffix(e, "/") {
-			continue
-		}
-		if sub, err := d.Project.Directory(e).Entries(ctx); err == nil && slices.Contains(sub, "Chart.yaml") {
-			charts = append(charts, strings.TrimSuffix(e, "/"))
-		}
-	}
-	return charts, nil
+	return d.foldersHolding(ctx, top, func(sub []string) bool { return slices.Contains(sub, "Chart.yaml") }), nil
 }
