@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 GO_TEST_FLAGS ?= -count=1
 
-.PHONY: help demo test unit e2e bench lint-reference testbed testbed-down testbed-check-clean testbed-clean lint generate
+.PHONY: help demo test unit e2e bench fresh-engines lint-reference testbed testbed-down testbed-check-clean testbed-clean lint generate
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ e2e: ## End-to-end tests; needs the test bed up and .testbed/env sourced (see `m
 bench: ## Benchmarks on the test bed (Maven cold vs warm, surefire fork); numbers go in the README
 	@bash testbed/hygiene.sh guard
 	@bash testbed/with.sh bash -c 'cd testbed && go test -run=NONE -bench=. -benchtime=3x -timeout 60m ./bench/...'
+
+fresh-engines: ## Same commit, same digests on two engines started from nothing, one after the other (no bed may be up)
+	@bash testbed/fresh-engines.sh
 
 lint-reference: ## Compare the buildkit linter with a real BuildKit (buildkitd v0.34.2) on fixtures/lint-corpus; the table goes in the README
 	@bash testbed/hygiene.sh guard

@@ -52,7 +52,8 @@ export NIGHTLY_CACHE NIGHTLY_STATE DAGGER_VERSION TB_MIRROR_PORT TB_HUB_PORT TB_
 DAGGER_DIR=$NIGHTLY_CACHE/dagger-$DAGGER_VERSION
 DAGGER_BIN=$DAGGER_DIR/bin
 IMAGES_DIR=$NIGHTLY_CACHE/images
-ENGINE_ROOT=$NIGHTLY_CACHE/engine-state
+# NIGHTLY_ENGINE_ROOT: another engine state folder (fresh-engines.sh starts engines from nothing).
+ENGINE_ROOT=${NIGHTLY_ENGINE_ROOT:-$NIGHTLY_CACHE/engine-state}
 export DAGGER_DIR DAGGER_BIN IMAGES_DIR ENGINE_ROOT
 
 log() { printf '[testbed %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
