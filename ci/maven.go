@@ -218,14 +218,18 @@ func (m Maven) Deploy(ctx context.Context, o DeployOpts) (*DeployRun, error) {
 	run := &DeployRun{Repository: strings.TrimSuffix(repoURL, "/"), DryRun: o.DryRun, Version: version}
 	for attempt := 1; ; attempt++ {
 		run.Attempts = attempt
-		// A unique value per attempt: an identical exec would otherwise be answered from the cache.
 		exec := runLogged
 		if (o.Username != nil || o.Settings != nil) && !o.DryRun {
 			exec = runHidden // the log may hold a secret a test printed
 		}
-		c, code, out, err := exec(ctx,
-			ctr.WithEnvVariable("NIGHTLY_DEPLOY_ATTEMPT", fmt.Sprintf("%d-%d", time.Now().UnixNano(), attempt)),
-			args, "mvn clean deploy to "+run.Repository)
+		attemptCtr := ctr
+		if !o.DryRun || attempt > 1 {
+			// A unique value per attempt: an identical exec would otherwise be answered from the
+			// cache. A dry run deploys into a folder of its own container, a pure function of the
+			// sources: its first attempt may come from the cache (a warm re-run takes seconds).
+			attemptCtr = ctr.WithEnvVariable("NIGHTLY_DEPLOY_ATTEMPT", fmt.Sprintf("%d-%d", time.Now().UnixNano(), attempt))
+		}
+		c, code, out, err := exec(ctx, attemptCtr, args, "mvn clean deploy to "+run.Repository)
 		if err != nil {
 			return nil, err
 		}
