@@ -66,24 +66,9 @@ func BenchmarkDeployUp(b *testing.B) {
 // BenchmarkDeployFirstCallAfterModuleChange: the first call after a change to the module's code,
 // on a warm engine (the module is recompiled; the deployer tool is not, being unchanged).
 func BenchmarkDeployFirstCallAfterModuleChange(b *testing.B) {
-	root := repoRoot(b)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		mod := b.TempDir()
-		// The module as dagger.json uploads it, plus the deployment fixture.
-		for _, f := range []string{"dagger.json", "go.mod", "go.sum", "main.go", "dagger.gen.go", "ci", "internal", "tools", "fixtures/deployment"} {
-			if err := os.MkdirAll(filepath.Dir(filepath.Join(mod, f)), 0o755); err != nil {
-				b.Fatal(err)
-			}
-			if out, err := exec.Command("cp", "-r", filepath.Join(root, f), filepath.Join(mod, f)).CombinedOutput(); err != nil {
-				b.Fatalf("cp %s: %v\n%s", f, err, out)
-			}
-		}
-		main, _ := os.ReadFile(filepath.Join(mod, "main.go"))
-		main = append(main, []byte(fmt.Sprintf("\n// bench change %d\n", time.Now().UnixNano()))...)
-		if err := os.WriteFile(filepath.Join(mod, "main.go"), main, 0o644); err != nil {
-			b.Fatal(err)
-		}
+		mod := changedModule(b, "main.go", "fixtures/deployment")
 		args := deployArgs(b, filepath.Join(mod, "fixtures", "deployment"), "bench-first")
 		b.StartTimer()
 		dagger(b, append([]string{"call", "-m", mod}, append(args, "stack")...)...)

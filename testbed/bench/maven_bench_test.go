@@ -108,3 +108,35 @@ func BenchmarkMavenTest(b *testing.B) {
 		})
 	}
 }
+
+// changedModule copies the module (what dagger.json uploads, plus the fixtures named) with file, a
+// path in it, changed: the engine must recompile the module. Only the files git tracks or would
+// track are copied, so a tool binary built in the checkout is not uploaded with the module.
+func changedModule(b *testing.B, file string, fixtures ...string) string {
+	b.Helper()
+	root, mod := repoRoot(b), b.TempDir()
+	paths := append([]string{"dagger.json", "go.mod", "go.sum", "main.go", "dagger.gen.go", "ci", "internal", "tools"}, fixtures...)
+	list, err := exec.Command("git", append([]string{"-C", root, "ls-files", "--cached", "--others", "--exclude-standard", "--"}, paths...)...).Output()
+	if err != nil {
+		b.Fatalf("listing the module's files: %v", err)
+	}
+	for _, f := range strings.Fields(string(list)) {
+		body, err := os.ReadFile(filepath.Join(root, f))
+		if os.IsNotExist(err) {
+			continue // deleted in the work tree
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		if f == file {
+			body = append(body, []byte(fmt.Sprintf("\n// bench change %d\n", time.Now().UnixNano()))...)
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(mod, f)), 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(mod, f), body, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return mod
+}

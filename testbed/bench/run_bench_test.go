@@ -159,23 +159,9 @@ func stageTimes(rep map[string]any) string {
 // a warm engine, cut to what the call itself costs (a run that fails its input checks at once:
 // the module is loaded and compiled, no stage runs).
 func BenchmarkRunFirstCallAfterModuleChange(b *testing.B) {
-	root := repoRoot(b)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		mod := b.TempDir()
-		for _, f := range []string{"dagger.json", "go.mod", "go.sum", "main.go", "dagger.gen.go", "ci", "internal", "tools", "fixtures/product", "fixtures/deployment"} {
-			if err := os.MkdirAll(filepath.Dir(filepath.Join(mod, f)), 0o755); err != nil {
-				b.Fatal(err)
-			}
-			if out, err := exec.Command("cp", "-r", filepath.Join(root, f), filepath.Join(mod, f)).CombinedOutput(); err != nil {
-				b.Fatalf("cp %s: %v\n%s", f, err, out)
-			}
-		}
-		run, _ := os.ReadFile(filepath.Join(mod, "ci", "run.go"))
-		run = append(run, []byte(fmt.Sprintf("\n// bench change %d\n", time.Now().UnixNano()))...)
-		if err := os.WriteFile(filepath.Join(mod, "ci", "run.go"), run, 0o644); err != nil {
-			b.Fatal(err)
-		}
+		mod := changedModule(b, "ci/run.go", "fixtures/product", "fixtures/deployment")
 		b.StartTimer()
 		cmd := exec.Command(os.Getenv("_EXPERIMENTAL_DAGGER_CLI_BIN"), "call", "-m", mod, "run", "--commit=not-a-commit", "summary")
 		out, err := cmd.CombinedOutput()
