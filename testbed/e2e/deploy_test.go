@@ -735,6 +735,7 @@ func daggerCallWatching(t *testing.T, watch func(line string), args ...string) c
 		}
 		_, _ = io.Copy(io.Discard, pr)
 	}()
+	start := time.Now()
 	err := cmd.Run()
 	pw.Close()
 	<-done
@@ -746,7 +747,7 @@ func daggerCallWatching(t *testing.T, watch func(line string), args ...string) c
 		}
 		res.exitCode = ee.ExitCode()
 	}
-	t.Logf("dagger call %s → exit %d", strings.Join(args, " "), res.exitCode)
+	t.Logf("dagger call %s → exit %d in %.1f s", strings.Join(args, " "), res.exitCode, time.Since(start).Seconds())
 	return res
 }
 

@@ -42,6 +42,7 @@ func daggerCall(t *testing.T, args ...string) callResult {
 	cmd.Dir = repoRoot(t)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
 	err := cmd.Run()
 	res := callResult{stdout: out.String(), stderr: errb.String()}
 	if err != nil {
@@ -51,7 +52,7 @@ func daggerCall(t *testing.T, args ...string) callResult {
 		}
 		res.exitCode = ee.ExitCode()
 	}
-	t.Logf("dagger call %s → exit %d", strings.Join(args, " "), res.exitCode)
+	t.Logf("dagger call %s → exit %d in %.1f s", strings.Join(args, " "), res.exitCode, time.Since(start).Seconds())
 	return res
 }
 
