@@ -68,7 +68,7 @@ func BenchmarkDeployUp(b *testing.B) {
 func BenchmarkDeployFirstCallAfterModuleChange(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		mod := changedModule(b, "main.go", "fixtures/deployment")
+		mod := changedModule(b, "main.go", "fixtures/product", "fixtures/deployment")
 		args := deployArgs(b, filepath.Join(mod, "fixtures", "deployment"), "bench-first")
 		b.StartTimer()
 		dagger(b, append([]string{"call", "-m", mod}, append(args, "stack")...)...)
