@@ -114,14 +114,7 @@ func (d Deployment) stackFile() string {
 // deployerBinary builds tools/deployer (the Pulumi program and its Automation API driver; the
 // Pulumi SDK stays out of this module) in a Go image; the engine caches it.
 func deployerBinary(golangImage string) *dagger.File {
-	return dag.Container().From(golangImage).
-		WithMountedCache("/go/pkg/mod", dag.CacheVolume("nightly-go-mod")).
-		WithMountedCache("/root/.cache/go-build", dag.CacheVolume("nightly-go-build")).
-		WithEnvVariable("CGO_ENABLED", "0").
-		WithDirectory("/src", dag.CurrentModule().Source().Directory("tools/deployer"), dagger.ContainerWithDirectoryOpts{Exclude: []string{"*_test.go"}}).
-		WithWorkdir("/src").
-		WithExec([]string{"go", "build", "-trimpath", "-ldflags=-s -w", "-o", "/out/nightly-deployer", "."}).
-		File("/out/nightly-deployer")
+	return goTool(golangImage, toolSource("tools/deployer"), ".", "nightly-deployer", "")
 }
 
 // providerPlugins is PULUMI_HOME/plugins holding the Kubernetes provider: the Pulumi image has

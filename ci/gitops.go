@@ -422,16 +422,7 @@ func (r *gitopsRun) pullRequest(ctx context.Context) error {
 // forgeBinary builds tools/forge (go-github and Gitea's SDK, too heavy for the module itself) from
 // this module's source, in a Go image; the engine caches it, so it builds once per engine.
 func forgeBinary(golangImage string) *dagger.File {
-	return dag.Container().From(golangImage).
-		WithMountedCache("/go/pkg/mod", dag.CacheVolume("nightly-go-mod")).
-		WithMountedCache("/root/.cache/go-build", dag.CacheVolume("nightly-go-build")).
-		WithEnvVariable("CGO_ENABLED", "0").
-		WithDirectory("/src", dag.CurrentModule().Source().Directory("tools/forge"), dagger.ContainerWithDirectoryOpts{
-			Exclude: []string{"**/*_test.go", "**/testdata"},
-		}).
-		WithWorkdir("/src").
-		WithExec([]string{"go", "build", "-trimpath", "-ldflags=-s -w", "-o", "/out/nightly-forge", "."}).
-		File("/out/nightly-forge")
+	return goTool(golangImage, toolSource("tools/forge"), ".", "nightly-forge", "")
 }
 
 // shellWords quotes args for sh (single quotes; a ' closes, escapes and reopens).

@@ -279,12 +279,5 @@ func dockerfiles(ctx context.Context, source *dagger.Directory, contexts []Image
 // dockerlintBinary builds tools/dockerlint (BuildKit's checks + ShellCheck driver) from this
 // module's own source, in a Go image; the engine caches it, so it builds once per engine.
 func dockerlintBinary(golangImage string) *dagger.File {
-	return dag.Container().From(golangImage).
-		WithMountedCache("/go/pkg/mod", dag.CacheVolume("nightly-go-mod")).
-		WithMountedCache("/root/.cache/go-build", dag.CacheVolume("nightly-go-build")).
-		WithEnvVariable("CGO_ENABLED", "0").
-		WithDirectory("/src", dag.CurrentModule().Source().Directory("tools/dockerlint")).
-		WithWorkdir("/src").
-		WithExec([]string{"go", "build", "-trimpath", "-ldflags=-s -w", "-o", "/out/nightly-dockerlint", "."}).
-		File("/out/nightly-dockerlint")
+	return goTool(golangImage, toolSource("tools/dockerlint"), ".", "nightly-dockerlint", "")
 }

@@ -146,15 +146,5 @@ func reportFiles(rep *plan.Report, produced *dagger.Directory) (*dagger.Director
 // annotations and the job summary, for the CI host (a static binary for goarch); the engine
 // caches it.
 func GhaBinary(golangImage, goarch string) *dagger.File {
-	return dag.Container().From(golangImage).
-		WithMountedCache("/go/pkg/mod", dag.CacheVolume("nightly-go-mod")).
-		WithMountedCache("/root/.cache/go-build", dag.CacheVolume("nightly-go-build")).
-		WithEnvVariable("CGO_ENABLED", "0").
-		WithEnvVariable("GOARCH", goarch).
-		WithDirectory("/src", dag.CurrentModule().Source().Directory("tools/gha"), dagger.ContainerWithDirectoryOpts{
-			Exclude: []string{"*_test.go"},
-		}).
-		WithWorkdir("/src").
-		WithExec([]string{"go", "build", "-trimpath", "-ldflags=-s -w", "-o", "/out/gha", "."}).
-		File("/out/gha")
+	return goTool(golangImage, toolSource("tools/gha"), ".", "gha", goarch)
 }
