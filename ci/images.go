@@ -1,12 +1,9 @@
 package ci
 
 import (
-	"archive/tar"
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -64,91 +61,52 @@ func Build(c ImageContext, o BuildOpts) []*dagger.Container {
 	return variants
 }
 
-// reproducible exports the built variants from the engine (an OCI layout) and rewrites them so
-// that the same inputs give the same digest on any engine (registry.Reproducible). The result is
-// pushed by the registry client, not by the engine, so its digest is known before anything is
-// pushed. It checks that the exported image is this build (its labels). The artifact's files live
-// in dir until the caller removes it.
-func reproducible(ctx context.Context, variants []*dagger.Container, o BuildOpts) (art registry.Artifact, digest, dir string, err error) {
-	dir, err = os.MkdirTemp("", "nightly-image-")
-	if err != nil {
-		return art, "", "", err
-	}
-	art, digest, err = exportReproducible(ctx, variants, o, dir)
-	return art, digest, dir, err
-}
-
-func exportReproducible(ctx context.Context, variants []*dagger.Container, o BuildOpts, dir string) (registry.Artifact, string, error) {
-	tarPath := filepath.Join(dir, "image.tar")
+// reproducible makes the built variants reproducible, so that the same inputs give the same
+// digest on any engine (registry.Reproducible), and checks that the image is this build (its
+// revision label). It runs as a container step (tools: ci/registry/cmd/reproduce) on the engine's
+// export of the image, so the engine caches it: a re-run of the same build reads back a digest
+// instead of exporting and rewriting the whole image. The result is pushed by the registry client,
+// not by the engine, so its digest is known before anything is pushed; layout is the artifact as
+// an OCI layout, read only to push (exportArtifact).
+func reproducible(ctx context.Context, variants []*dagger.Container, o BuildOpts, golangImage string) (digest string, layout *dagger.Directory, err error) {
 	tb := variants[0].AsTarball(dagger.ContainerAsTarballOpts{
 		PlatformVariants:  variants[1:],
 		ForcedCompression: dagger.ImageLayerCompressionGzip,
 		MediaTypes:        dagger.ImageMediaTypesOcimediaTypes,
 	})
-	if _, err := tb.Export(ctx, tarPath); err != nil {
-		return registry.Artifact{}, "", fmt.Errorf("building: %v", err)
-	}
-	layoutDir := filepath.Join(dir, "layout")
-	if err := untar(tarPath, layoutDir); err != nil {
-		return registry.Artifact{}, "", fmt.Errorf("reading the built image: %v", err)
-	}
-	os.Remove(tarPath)
-	art, err := registry.Reproducible(layoutDir, o.Created)
+	const bin = "/usr/local/bin/nightly-reproduce"
+	ctr := dag.Container().From(golangImage).
+		WithFile(bin, reproduceBinary(golangImage)).
+		WithMountedFile("/nightly-in/image.tar", tb).
+		WithExec([]string{bin, "--epoch=" + o.Created.UTC().Format(time.RFC3339), "--revision=" + o.Commit,
+			"/nightly-in/image.tar", "/nightly-out"})
+	out, err := ctr.File("/nightly-out/digest").Contents(ctx)
 	if err != nil {
-		return registry.Artifact{}, "", err
+		return "", nil, fmt.Errorf("building: %s", execErr(err))
 	}
-	labels, err := art.Labels()
-	if err != nil {
-		return registry.Artifact{}, "", err
-	}
-	if got := labels["org.opencontainers.image.revision"]; got != o.Commit {
-		return registry.Artifact{}, "", fmt.Errorf("the engine exported an image of revision %q, want %q", got, o.Commit)
-	}
-	digest, err := art.Digest()
-	return art, digest, err
+	return strings.TrimSpace(out), ctr.Directory("/nightly-out/layout"), nil
 }
 
-// untar extracts an OCI layout tarball (regular files and folders only) into dir.
-func untar(tarPath, dir string) error {
-	f, err := os.Open(tarPath)
-	if err != nil {
-		return err
+// exportArtifact reads what reproducible made into a temporary folder, to push it. The caller
+// removes dir.
+func exportArtifact(ctx context.Context, layout *dagger.Directory) (art registry.Artifact, dir string, err error) {
+	if dir, err = os.MkdirTemp("", "nightly-image-"); err != nil {
+		return art, "", err
 	}
-	defer f.Close()
-	tr := tar.NewReader(f)
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		name := filepath.Clean(hdr.Name)
-		if filepath.IsAbs(name) || strings.HasPrefix(name, "..") {
-			return fmt.Errorf("unexpected path %q in the image tarball", hdr.Name)
-		}
-		p := filepath.Join(dir, name)
-		switch hdr.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(p, 0o755); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				return err
-			}
-			out, err := os.Create(p)
-			if err != nil {
-				return err
-			}
-			if _, err := io.Copy(out, tr); err != nil {
-				out.Close()
-				return err
-			}
-			if err := out.Close(); err != nil {
-				return err
-			}
-		}
+	if _, err := layout.Export(ctx, dir); err != nil {
+		return art, dir, fmt.Errorf("reading the built image from the engine: %v", err)
 	}
+	art, err = registry.LoadArtifact(dir)
+	return art, dir, err
+}
+
+// reproduceBinary builds ci/registry/cmd/reproduce from this module's own source (go.mod and the
+// registry package only, so another change to the module does not rebuild it) in a Go image.
+func reproduceBinary(golangImage string) *dagger.File {
+	src := dag.CurrentModule().Source()
+	return goTool(golangImage, dag.Directory().
+		WithFile("go.mod", src.File("go.mod")).
+		WithFile("go.sum", src.File("go.sum")).
+		WithDirectory("ci/registry", src.Directory("ci/registry")),
+		"./ci/registry/cmd/reproduce", "nightly-reproduce", "")
 }

@@ -11,6 +11,7 @@ import (
 
 	"dagger/nightly/ci/plan"
 	"dagger/nightly/ci/registry"
+	"dagger/nightly/internal/dagger"
 )
 
 // PublishOpts say where and how the images are published.
@@ -171,14 +172,13 @@ func Publish(ctx context.Context, m Maven, images []ImageSource, o PublishOpts) 
 	pub := &Publication{Version: version, GitCommitID: id, Created: created, DryRun: o.DryRun}
 
 	// Build every image (reproducibly, so the digest is known before pushing) before pushing any.
-	arts := make([]registry.Artifact, len(contexts))
+	layouts := make([]*dagger.Directory, len(contexts))
 	for i, c := range contexts {
-		art, digest, dir, err := reproducible(ctx, Build(c, build), build)
-		defer os.RemoveAll(dir)
+		digest, layout, err := reproducible(ctx, Build(c, build), build, o.Lint.GolangImage)
 		if err != nil {
 			return nil, fmt.Errorf("image %s: %v; nothing was pushed", c.Source.Name, err)
 		}
-		arts[i] = art
+		layouts[i] = layout
 		pub.Images = append(pub.Images, PublishedImage{Name: c.Source.Name, Repository: tgt.host + "/" + tgt.repos[i],
 			CommitTag: commitTag, Digest: digest})
 	}
@@ -198,7 +198,12 @@ func Publish(ctx context.Context, m Maven, images []ImageSource, o PublishOpts) 
 				img.Name, img.Repository, commitTag, existing, id, img.Digest, pushedSoFar(pub.Images[:i]))
 		case o.DryRun:
 		default:
-			if _, err := reg.Push(ctx, tgt.repos[i], commitTag, arts[i]); err != nil {
+			art, dir, err := exportArtifact(ctx, layouts[i])
+			defer os.RemoveAll(dir)
+			if err != nil {
+				return nil, fmt.Errorf("image %s: %v; no nightly tag was changed%s", img.Name, err, pushedSoFar(pub.Images[:i]))
+			}
+			if _, err := reg.Push(ctx, tgt.repos[i], commitTag, art); err != nil {
 				return nil, fmt.Errorf("image %s: %v; no nightly tag was changed%s; running publish again resumes",
 					img.Name, err, pushedSoFar(pub.Images[:i]))
 			}

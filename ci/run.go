@@ -455,6 +455,9 @@ func (r *runner) warmTools(ctx context.Context) *sync.WaitGroup {
 	if r.o.Lint.Linter == "buildkit" {
 		tools = append(tools, dockerlintBinary(r.o.Lint.GolangImage))
 	}
+	if r.o.Publish != nil {
+		tools = append(tools, reproduceBinary(r.o.Lint.GolangImage))
+	}
 	if d := r.o.Deployment; d != nil {
 		tools = append(tools, deployerBinary(d.GolangImage))
 		if plugins, err := d.providerPlugins(); err == nil {
