@@ -3,8 +3,9 @@ package ci
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 
@@ -69,13 +70,13 @@ func Lint(ctx context.Context, source *dagger.Directory, contexts []ImageContext
 	if err != nil {
 		return nil, err
 	}
-	paths := make([]string, 0, len(files))
+	// In a fixed order: the directory's cache key follows the order its files were added in, and
+	// a map's order changes from run to run (the linter then ran again on unchanged sources).
+	paths := slices.Sorted(maps.Keys(files))
 	dir := dag.Directory()
-	for p, f := range files {
-		paths = append(paths, p)
-		dir = dir.WithFile(p, f)
+	for _, p := range paths {
+		dir = dir.WithFile(p, files[p])
 	}
-	sort.Strings(paths)
 
 	var findings []plan.Finding
 	var notes []string
