@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"dagger/nightly/ci/plan"
@@ -172,15 +173,27 @@ func Publish(ctx context.Context, m Maven, images []ImageSource, o PublishOpts) 
 	pub := &Publication{Version: version, GitCommitID: id, Created: created, DryRun: o.DryRun}
 
 	// Build every image (reproducibly, so the digest is known before pushing) before pushing any.
+	// The images build at the same time: each one's work is independent.
 	layouts := make([]*dagger.Directory, len(contexts))
+	digests := make([]string, len(contexts))
+	errs := make([]error, len(contexts))
+	var wg sync.WaitGroup
 	for i, c := range contexts {
-		digest, layout, err := reproducible(ctx, Build(c, build), build, o.Lint.GolangImage)
-		if err != nil {
-			return nil, fmt.Errorf("image %s: %v; nothing was pushed", c.Source.Name, err)
-		}
-		layouts[i] = layout
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if digests[i], layouts[i], errs[i] = reproducible(ctx, Build(c, build), build, o.Lint.GolangImage); errs[i] != nil {
+				errs[i] = fmt.Errorf("image %s: %v; nothing was pushed", c.Source.Name, errs[i])
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	for i, c := range contexts {
 		pub.Images = append(pub.Images, PublishedImage{Name: c.Source.Name, Repository: tgt.host + "/" + tgt.repos[i],
-			CommitTag: commitTag, Digest: digest})
+			CommitTag: commitTag, Digest: digests[i]})
 	}
 	// Push each under its commit tag; an existing one must already be this very build.
 	for i := range pub.Images {
