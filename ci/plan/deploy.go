@@ -366,7 +366,9 @@ func (e *DeployError) Error() string {
 // ClassifyDeployError turns the deployer's failure (its stage, key and message) into an error
 // naming the input to fix.
 func ClassifyDeployError(stage, key, msg, stack string) *DeployError {
-	m := strings.ToLower(msg)
+	// Resource URNs name the chart's type (kubernetes:helm.sh/v4:Chart$…): matched, every error
+	// about a chart's resource would read as the chart's own.
+	m := strings.ToLower(urnRE.ReplaceAllString(msg, "<resource>"))
 	has := func(subs ...string) bool {
 		for _, s := range subs {
 			if strings.Contains(m, s) {
@@ -402,13 +404,18 @@ func ClassifyDeployError(stage, key, msg, stack string) *DeployError {
 		return &DeployError{Input: "cluster-service", Message: "the Kubernetes API server is unreachable (check --cluster-service and the kubeconfig's server): " + short}
 	case stage == "pending":
 		return &DeployError{Input: "stack " + stack, Message: "an interrupted update left pending operations and the refresh that resolves them failed: " + short}
-	case has("chart", "helm", "template"):
+	case has("field conflict", "conflicts with", "already exists"):
+		return &DeployError{Input: "stack " + stack, Message: "objects this stack applies belong to another owner (another stack, or a kubectl apply, made the same objects in the same namespace): " +
+			"delete them or give this stack a namespace of its own (stack-config --namespace): " + short, Applied: stage == "update"}
+	case stage != "update" && has("chart", "helm", "template"):
 		return &DeployError{Input: "stack config " + DefaultConfigNamespace + ":" + ChartFolderKey, Message: "the chart does not render: " + short}
 	case stage == "update":
 		return &DeployError{Input: "stack " + stack, Message: "the update failed: " + short, Applied: true}
 	}
 	return &DeployError{Input: "stack " + stack, Message: stage + ": " + short}
 }
+
+var urnRE = regexp.MustCompile(`urn:pulumi:[^\s"']+`)
 
 // lastMeaningfulLine keeps the error lines of Pulumi's long output (the last "error:" lines).
 func lastMeaningfulLine(msg string) string {

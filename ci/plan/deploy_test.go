@@ -203,6 +203,11 @@ func TestClassifyDeployError(t *testing.T) {
 		{"pending", "", "error: refresh failed", "stack nightly", false},
 		{"preview", "", "error: Could not automatically download and install resource plugin 'pulumi-resource-kubernetes' at version v4.32.0: failed to download plugin: kubernetes-4.32.0: failed all 5 attempts", "kubernetes-provider", false},
 		{"backend", "", "failed to select stack: exit status 1\nstderr: error: no Pulumi.yaml project file found; either run this command from a directory containing a Pulumi project", "project", false},
+		// A chart's resources carry "helm.sh/v4:Chart" in their URNs: not a chart error, and the update applied what came before.
+		{"update", "", `error: resource "urn:pulumi:n::p::kubernetes:helm.sh/v4:Chart$kubernetes:apps/v1:Deployment::cockpit:bench/api" was not successfully created by the Kubernetes API server: Server-Side Apply field conflict detected.` + "\nerror: update failed", "stack nightly", true},
+		{"preview", "", `error: resource "urn:pulumi:n::p::kubernetes:helm.sh/v4:Chart$kubernetes:core/v1:Service::cockpit:bench/api" was not successfully created by the Kubernetes API server: services "api" already exists`, "stack nightly", false},
+		{"update", "", `error: resource "urn:pulumi:n::p::kubernetes:helm.sh/v4:Chart$kubernetes:apps/v1:Deployment::x" failed: the Kubernetes API server answered 500`, "stack nightly", true},
+		{"preview", "", `error: failed to render chart: template: cockpit/templates/api.yaml:12: function "nope" not defined`, "stack config graviteeio:localChartFolder", false},
 	}
 	for _, tt := range tests {
 		got := ClassifyDeployError(tt.stage, tt.key, tt.msg, "nightly")
