@@ -47,7 +47,7 @@ func BenchmarkDeployUp(b *testing.B) {
 		// The varying digits first: the label takes the commit's first 15.
 		commit := fmt.Sprintf("%016x%024d", time.Now().UnixNano(), 0)
 		dagger(b, append([]string{"call", "-m", repoRoot(b)}, append(args, "stack-config", "--image-tag=3.0.0-nightly",
-			"--commit="+commit, "--namespace=bench", "export", "--path="+filepath.Join(project, "Pulumi."+stack+".yaml"))...)...)
+			"--commit="+commit, "--namespace="+stack, "export", "--path="+filepath.Join(project, "Pulumi."+stack+".yaml"))...)...)
 		b.StartTimer()
 		out := dagger(b, append([]string{"call", "-m", repoRoot(b)}, append(args, "up", "json")...)...)
 		b.StopTimer()
