@@ -39,7 +39,11 @@ type Client struct {
 	Attempts      int
 	Backoff       time.Duration
 	MaxRetryAfter time.Duration
-	faults        atomic.Int64
+	// ResponseTimeout bounds the wait for a response once a request is sent: a connection the
+	// other side dropped without the client hearing of it (a proxy, a tunnel) fails and is retried
+	// instead of hanging the publish.
+	ResponseTimeout time.Duration
+	faults          atomic.Int64
 	// rt is the authenticated transport Login made; nil before.
 	rt http.RoundTripper
 }
@@ -47,7 +51,8 @@ type Client struct {
 // New makes a client for host. dial, when not empty, is the address connections go to instead
 // (plain HTTP); auth nil means anonymous. Loopback hosts are plain HTTP, as the engine assumes.
 func New(host, dial string, auth authn.Authenticator) *Client {
-	c := &Client{Host: host, dial: dial, auth: authn.Anonymous, Attempts: 5, Backoff: 500 * time.Millisecond, MaxRetryAfter: 30 * time.Second}
+	c := &Client{Host: host, dial: dial, auth: authn.Anonymous, Attempts: 5, Backoff: 500 * time.Millisecond, MaxRetryAfter: 30 * time.Second,
+		ResponseTimeout: 3 * time.Minute}
 	if auth != nil {
 		c.auth = auth
 	}
@@ -70,6 +75,7 @@ func (c *Client) nameOpts() []name.Option {
 // requests that meet a transient fault are retried.
 func (c *Client) base() http.RoundTripper {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.ResponseHeaderTimeout = c.ResponseTimeout
 	if c.dial != "" {
 		hosts := map[string]bool{hostname(c.Host): true}
 		if c.Host == "docker.io" || c.Host == name.DefaultRegistry {

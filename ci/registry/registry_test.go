@@ -265,7 +265,28 @@ func TestTransientFaultsAreRetriedAndCounted(t *testing.T) {
 	}
 }
 
-// faultyFront proxies to host and answers the first n requests with status.
+// A request whose answer never comes (the connection silently gone) fails after ResponseTimeout
+// and is retried: the operation completes instead of hanging.
+func TestUnansweredRequestTimesOutAndIsRetried(t *testing.T) {
+	inner := newTestRegistry(t)
+	d := inner.push(t, "g/api", "3.0.0-nightly-aaaaaaaaaaaaaaa")
+	front, injected := faultyFront(t, inner.host, 1, 0)
+	c := New(front, "", goodAuth)
+	c.Backoff, c.ResponseTimeout = time.Millisecond, 200*time.Millisecond
+	start := time.Now()
+	if err := c.Tag(context.Background(), "g/api", "3.0.0-nightly", d); err != nil {
+		t.Fatalf("Tag after an unanswered request = %v", err)
+	}
+	if *injected != 1 || c.Faults() != 1 {
+		t.Errorf("injected %d, Faults() = %d, want 1 and 1", *injected, c.Faults())
+	}
+	if el := time.Since(start); el > 10*time.Second {
+		t.Errorf("took %v", el)
+	}
+}
+
+// faultyFront proxies to host and answers the first n requests with status (0: no answer at all,
+// until the client gives up).
 func faultyFront(t *testing.T, host string, n, status int) (string, *int) {
 	count := 0
 	var mu sync.Mutex
@@ -276,6 +297,10 @@ func faultyFront(t *testing.T, host string, n, status int) (string, *int) {
 			count++
 		}
 		mu.Unlock()
+		if inject && status == 0 {
+			<-r.Context().Done()
+			return
+		}
 		if inject {
 			w.Header().Set("Retry-After", "0")
 			http.Error(w, "injected", status)
