@@ -287,10 +287,12 @@ func TestPublishConcurrentRunsConverge(t *testing.T) {
 		c      byte
 		minute int
 	}
+	// Build dates (minutes) are those other tests use where the order allows: the same sources
+	// and date give the same Maven build, which the engine then runs once for all of them.
 	rounds := [][]b{
-		{{'1', 10}, {'2', 11}},            // two at once on an empty registry
-		{{'3', 13}, {'4', 12}, {'5', 14}}, // three, the middle one older
-		{{'6', 1}, {'7', 15}},             // an old commit published late, with a new one
+		{{'1', 2}, {'2', 3}},           // two at once on an empty registry
+		{{'3', 5}, {'4', 4}, {'5', 6}}, // three, the middle one older
+		{{'6', 1}, {'7', 7}},           // an old commit published late, with a new one
 	}
 	delays := [][]time.Duration{{0, 0}, {0, 300 * time.Millisecond, 2 * time.Second}, {time.Second, 0}}
 	var all []b
@@ -363,7 +365,7 @@ func TestPublishToDockerHubLikeRegistry(t *testing.T) {
 	h := newDockerHub(t)
 	src := fixtureCopy(t)
 
-	r := daggerCall(t, withPassword(h.publishArgs(src, commitOf('e'), dateAt(40)), "env:"+h.setEnv("WRONG", "wrong password"))...)
+	r := daggerCall(t, withPassword(h.publishArgs(src, commitOf('e'), dateAt(1)), "env:"+h.setEnv("WRONG", "wrong password"))...)
 	if r.exitCode == 0 {
 		t.Fatalf("publish with a wrong password exited 0")
 	}
@@ -380,7 +382,7 @@ func TestPublishToDockerHubLikeRegistry(t *testing.T) {
 	if err := os.WriteFile(pwFile, append(bytes.TrimRight(b, "\n"), '\n'), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out := daggerCall(t, withPassword(h.publishArgs(src, commitOf('e'), dateAt(40)), "file:"+pwFile)...).mustSucceed(t)
+	out := daggerCall(t, withPassword(h.publishArgs(src, commitOf('e'), dateAt(1)), "file:"+pwFile)...).mustSucceed(t)
 	mustContain(t, "the first publish to a new repository", out, "pushed   3.0.0-nightly-"+idOf('e'))
 	h.expect(idOf('e'), "")
 	if strings.Contains(out, strings.TrimSpace(string(b))) {
@@ -453,7 +455,7 @@ func TestPublishSurvivesRegistryFaults(t *testing.T) {
 	h.addFault(faultRule{Prefix: "cockpit-management-api/", Target: "manifest", Methods: []string{"HEAD"}, Fault: "delay", DelayMs: 700, Times: 3})
 	h.addFault(faultRule{Prefix: "cockpit-webui/", Target: "manifest", Methods: []string{"GET"}, Fault: "status", Status: 500, Times: 1})
 	start := time.Now()
-	out := daggerCall(t, h.publishArgs(src, commitOf('f'), dateAt(50))...).mustSucceed(t)
+	out := daggerCall(t, h.publishArgs(src, commitOf('f'), dateAt(1))...).mustSucceed(t)
 	elapsed := time.Since(start)
 	injected := int64(0)
 	for _, r := range h.faults() {
@@ -471,7 +473,7 @@ func TestPublishSurvivesRegistryFaults(t *testing.T) {
 	// Giving up: every manifest PUT of the web UI fails. Nothing under -nightly moves.
 	before := h.state()
 	h.addFault(faultRule{Prefix: "cockpit-webui/", Target: "manifest", Methods: []string{"PUT"}, Fault: "status", Status: 503})
-	r := daggerCall(t, h.publishArgs(src, commitOf('0'), dateAt(55))...)
+	r := daggerCall(t, h.publishArgs(src, commitOf('0'), dateAt(2))...)
 	if r.exitCode == 0 {
 		t.Fatalf("publish through endless 503s exited 0")
 	}
@@ -483,7 +485,7 @@ func TestPublishSurvivesRegistryFaults(t *testing.T) {
 		}
 	}
 	h.clearFaults()
-	daggerCall(t, h.publishArgs(src, commitOf('0'), dateAt(55))...).mustSucceed(t)
+	daggerCall(t, h.publishArgs(src, commitOf('0'), dateAt(2))...).mustSucceed(t)
 	h.expect(idOf('0'), idOf('f'))
 }
 
