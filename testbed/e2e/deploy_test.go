@@ -607,6 +607,38 @@ func TestDeployBadInputsNameTheInputAndApplyNothing(t *testing.T) {
 		_, r := b.up(t, project, "bad-key")
 		b.assertRefused(t, r, "t-bad-key", "graviteeio:docker_image_tag", "missing from Pulumi.bad-key.yaml", "nothing was applied")
 	})
+	t.Run("objects of another stack", func(t *testing.T) {
+		t.Parallel()
+		// Two stacks, one namespace: the second meets the first one's objects (Server-Side Apply
+		// field conflicts). Its error names it and says so; the first stack's pods are untouched.
+		project := deployProject(t)
+		run := fmt.Sprint(time.Now().UnixNano())
+		ns, owner, intruder := "t-owned-"+run, "owner-"+run, "intruder-"+run
+		writeStack(t, project, owner, ns, "", "./cockpit")
+		if _, r := b.up(t, project, owner); r.exitCode != 0 {
+			t.Fatalf("the first stack's up failed:\n%s", tail(r.stderr, 25))
+		}
+		cfg := "config:\n  graviteeio:namespace: " + ns + "\n  graviteeio:localChartFolder: ./cockpit" +
+			"\n  graviteeio:git_commit_id: \"" + commitB[:15] + "\"\n  graviteeio:docker_image_tag: 3.0.0-nightly\n"
+		if err := os.WriteFile(filepath.Join(project, "Pulumi."+intruder+".yaml"), []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, r := b.up(t, project, intruder)
+		if r.exitCode == 0 {
+			t.Fatalf("a second stack took over the first one's objects:\n%s", r.stdout)
+		}
+		mustContain(t, "the second stack's error", r.stderr, "stack "+intruder, "another owner", "namespace of its own")
+		if strings.Contains(r.stderr, "does not render") {
+			t.Errorf("the conflict reads as a chart error:\n%s", tail(r.stderr, 10))
+		}
+		var d k8sObject
+		if !b.get(t, "/apis/apps/v1/namespaces/"+ns+"/deployments/cockpit-cockpit-api", &d) {
+			t.Fatalf("the first stack's Deployment is gone")
+		}
+		if got := d.Spec.Template.Metadata.Labels["app.gravitee.io/git_commit_id"]; got != commitA[:15] {
+			t.Errorf("the first stack's pod template label = %q, want %q (the second stack changed it)", got, commitA[:15])
+		}
+	})
 	t.Run("wrong kubeconfig", func(t *testing.T) {
 		t.Parallel()
 		project := deployProject(t)
