@@ -135,7 +135,7 @@ func (b deployBed) deployArgs(t *testing.T, project, stack string, extra ...stri
 // project copies fixtures/deployment (and the workloads chart, as ./workloads) for one test.
 func deployProject(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
+	dir := inputDir(t)
 	root := repoRoot(t)
 	// "src/." copies src's content (filepath.Join would clean the "/." away and nest the folder).
 	for _, c := range [][]string{{"fixtures/deployment/.", dir}, {"fixtures/workloads-chart", filepath.Join(dir, "workloads")}} {

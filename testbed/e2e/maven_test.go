@@ -149,7 +149,7 @@ func (s mavenServer) buildNumber(t *testing.T, artifact string) (int, string) {
 // fixtureCopy copies fixtures/product (plus overlays from fixtures/<overlay>) to a temp folder.
 func fixtureCopy(t *testing.T, overlays ...string) string {
 	t.Helper()
-	dst := t.TempDir()
+	dst := inputDir(t)
 	for _, src := range append([]string{"product"}, overlays...) {
 		out, err := exec.Command("cp", "-r", filepath.Join(repoRoot(t), "fixtures", src)+"/.", dst).CombinedOutput()
 		if err != nil {

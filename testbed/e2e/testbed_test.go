@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,35 @@ func repoRoot(t *testing.T) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// inputsRoot holds the host folders the tests hand to the engine (fixture copies, deployment
+// projects). They outlive the test that made them, until the whole suite ends: the engine
+// deduplicates host folders of equal content across sessions, and a folder another test already
+// removed was then read by a later call ("lstat /tmp/TestLint…: no such file or directory", seen
+// once in a CircleCI test whose lint read a lint test's removed fixture copy).
+var inputsRoot string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "nightly-e2e-inputs-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	inputsRoot = dir
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// inputDir is a new empty folder under inputsRoot, kept until the suite ends.
+func inputDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp(inputsRoot, strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // needTestbed skips unless the test bed's environment (testbed/up.sh → .testbed/env) is loaded.
