@@ -18,6 +18,48 @@ K8S_PROVIDER_VERSION=4.32.0
 # The provider's module has no v4.32.0 tag of its own: this commit is the one sdk/v4 v4.32.0 ships.
 K8S_PROVIDER_MODULE=v4.0.0-20260115033456-f47bc2d6f199
 
+# trim_kinds KINDS_GO: rewrites yaml/v2's kinds.go to IsListKind (kept as is) and a
+# RegisterResource that registers every kind under the type token the typed switch gives it:
+# "kubernetes:<apiVersion>:<kind>", but "kubernetes:core/v1:<kind>" for the core group's kinds.
+# It first checks that rule against every typed branch and stops if one differs.
+trim_kinds() {
+  local f=$1 out core
+  out=$(mktemp)
+  grep -q 'err := ctx.RegisterResource(fmt.Sprintf("kubernetes:%s:%s", apiVersion, kind), name, props, &res, opts...)' "$f" ||
+    die "kinds.go has no generic branch: the trim does not apply to this SDK"
+  awk '/^func RegisterResource/ { on = 1 }
+    on && /^\tcase "/ { split($0, q, "\""); full = q[2]; n = split(full, p, "/"); kind = p[n]; av = substr(full, 1, length(full) - length(kind) - 1) }
+    on && /ctx.RegisterResource\("kubernetes:/ && full != "" {
+      split($0, q, "\""); want = "kubernetes:" (av == "v1" ? "core/v1" : av) ":" kind
+      if (q[2] != want) { print "kinds.go: " full " registers " q[2] ", not " want > "/dev/stderr"; bad = 1 }
+      checked++; full = "" }
+    END { if (bad || checked < 100) exit 1 }' "$f" || die "kinds.go's type tokens do not follow the rule the trim relies on"
+  core=$(awk '/^func RegisterResource/ { on = 1 } on && /^\tcase "v1\/[A-Za-z]+":/ { split($0, q, "\""); sub("v1/", "", q[2]); printf "\t%s: true,\n", "\"" q[2] "\"" }' "$f")
+  {
+    sed -n '1,/^import (/p' "$f" | sed '$d'
+    printf 'import (\n\t"fmt"\n\n\t"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"\n\t"github.com/pulumi/pulumi/sdk/v3/go/pulumi"\n)\n\n'
+    sed -n '/^func IsListKind(/,/^func RegisterResource(/p' "$f" | sed '$d'
+    printf '// coreKinds are the kinds of the core group ("v1"), whose type tokens say "core/v1".\nvar coreKinds = map[string]bool{\n%s\n}\n\n' "$core"
+    cat <<'GO'
+func RegisterResource(ctx *pulumi.Context, apiVersion, kind, name string, props pulumi.Input,
+	opts ...pulumi.ResourceOption) (pulumi.CustomResource, error) {
+	group := apiVersion
+	if apiVersion == "v1" && coreKinds[kind] {
+		group = "core/v1"
+	}
+	var res apiextensions.CustomResource
+	err := ctx.RegisterResource(fmt.Sprintf("kubernetes:%s:%s", group, kind), name, props, &res, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+GO
+  } >"$out"
+  gofmt "$out" >"$f" || die "the trimmed kinds.go does not parse"
+  rm -f "$out"
+}
+
 build_binaries() {
   export GOFLAGS=-mod=mod CGO_ENABLED=0
   local tmp modcache prov
@@ -32,6 +74,18 @@ build_binaries() {
   chmod -R u+w "$prov"
   sed -i 's/^\(\s*Provider: \)pschema.ResourceSpec{/\1\&pschema.ResourceSpec{/' "$prov/pkg/gen/schema.go"
   grep -q 'Provider: &pschema.ResourceSpec{' "$prov/pkg/gen/schema.go" || die "provider patch did not apply"
+  # The SDK, trimmed for compile time: the provider's yaml/v2 component (which Chart v4 uses)
+  # registers each object through one switch over every kind of every API version, importing the
+  # typed SDK of all ~90 API groups to pick the Go struct the object's outputs decode into. The
+  # type token it registers is "kubernetes:<apiVersion>:<kind>" in every case, the typed ones
+  # and the generic default alike, so the provider receives the same requests with only the
+  # default branch; the struct is never read. Keeping only that branch leaves the dozen small
+  # packages the provider really uses and skips compiling the rest (31 MB of generated Go).
+  sdk=$tmp/sdk
+  (cd "$tmp" && go mod download github.com/pulumi/pulumi-kubernetes/sdk/v4@v"$K8S_PROVIDER_VERSION")
+  cp -r "$modcache/github.com/pulumi/pulumi-kubernetes/sdk/v4@v$K8S_PROVIDER_VERSION" "$sdk"
+  chmod -R u+w "$sdk"
+  trim_kinds "$sdk/go/kubernetes/yaml/v2/kinds.go"
   mkdir -p "$tmp/m/cmd"
   cp -r "$prov/cmd/pulumi-resource-kubernetes" "$tmp/m/cmd/"
   chmod -R u+w "$tmp/m"
@@ -50,6 +104,8 @@ require (
 replace github.com/atotto/clipboard => github.com/tgummerer/clipboard v0.0.0-20241001131231-d02d263e614e
 
 replace github.com/pulumi/pulumi-kubernetes/provider/v4 => ../provider
+
+replace github.com/pulumi/pulumi-kubernetes/sdk/v4 => ../sdk
 MOD
   cat >"$tmp/m/tools.go" <<'GO'
 //go:build tools
@@ -108,7 +164,7 @@ PULUMI_DIR=$NIGHTLY_CACHE/pulumi-$PULUMI_VERSION
 MKIMAGE=$NIGHTLY_CACHE/bin/mkimage-pulumi
 mkdir -p "$IMAGES_DIR" "$NIGHTLY_CACHE/bin"
 
-bin_key=$(key_of <(declare -f build_binaries) <(go version) <(echo "$PULUMI_VERSION $K8S_PROVIDER_VERSION $K8S_PROVIDER_MODULE"))
+bin_key=$(key_of <(declare -f build_binaries trim_kinds) <(go version) <(echo "$PULUMI_VERSION $K8S_PROVIDER_VERSION $K8S_PROVIDER_MODULE"))
 img_key=$(key_of <(declare -f build_image assemble_image) "$TB_ROOT/testbed/mkimage/main.go")-$bin_key
 
 if stamp_ok pulumi-bin "$bin_key" && [ -x "$PULUMI_DIR/bin/pulumi" ]; then
