@@ -220,7 +220,7 @@ func cmdConfig(ctx context.Context, args []string) error {
 		cfg[k] = auto.ConfigValue{Value: v}
 	}
 	// A local source: the project's own Pulumi.yaml; nothing runs, the CLI writes Pulumi.<stack>.yaml.
-	s, err := auto.UpsertStackLocalSource(ctx, c.stack, c.dir)
+	s, err := onFreshBackend(func() (auto.Stack, error) { return auto.UpsertStackLocalSource(ctx, c.stack, c.dir) })
 	if err != nil {
 		return fmt.Errorf("selecting stack %q: %s", c.stack, c.scrub.clean(err.Error()))
 	}
@@ -228,6 +228,30 @@ func cmdConfig(ctx context.Context, args []string) error {
 		return fmt.Errorf("setting config of stack %q: %s", c.stack, c.scrub.clean(err.Error()))
 	}
 	return nil
+}
+
+// freshBackendRace is PostgreSQL's answer when two Pulumi CLIs open an empty state database at
+// the same moment: both create the state table, CREATE TABLE IF NOT EXISTS is not atomic against
+// itself, and the loser fails on the catalog's unique index (seen when several nightlies start
+// together on a new backend). The table exists afterwards, so the next attempt opens it.
+func freshBackendRace(err error) bool {
+	if err == nil {
+		return false
+	}
+	m := err.Error()
+	return strings.Contains(m, "failed to create table") && strings.Contains(m, "duplicate key value violates unique constraint")
+}
+
+// onFreshBackend runs open (which selects or creates a stack, the first thing each command does
+// with the backend) again when it lost freshBackendRace, at most three times in all.
+func onFreshBackend(open func() (auto.Stack, error)) (auto.Stack, error) {
+	for attempt := 1; ; attempt++ {
+		s, err := open()
+		if !freshBackendRace(err) || attempt == 3 {
+			return s, err
+		}
+		time.Sleep(time.Duration(attempt) * 500 * time.Millisecond)
+	}
 }
 
 func cmdCancel(ctx context.Context, args []string) error {
@@ -238,7 +262,7 @@ func cmdCancel(ctx context.Context, args []string) error {
 	if err := c.setup(); err != nil {
 		return err
 	}
-	s, err := auto.SelectStackLocalSource(ctx, c.stack, c.dir)
+	s, err := onFreshBackend(func() (auto.Stack, error) { return auto.SelectStackLocalSource(ctx, c.stack, c.dir) })
 	if err != nil {
 		return fmt.Errorf("selecting stack %q: %s", c.stack, c.scrub.clean(err.Error()))
 	}
@@ -308,7 +332,9 @@ func up(ctx context.Context, c *common, r *Result, specJSON string, lockRetries 
 
 	rec := &patched{}
 	done := r.step("select")
-	s, err := auto.UpsertStackInlineSource(ctx, c.stack, "", program(spec, c.dir, c.stack, rec), auto.WorkDir(c.dir))
+	s, err := onFreshBackend(func() (auto.Stack, error) {
+		return auto.UpsertStackInlineSource(ctx, c.stack, "", program(spec, c.dir, c.stack, rec), auto.WorkDir(c.dir))
+	})
 	done()
 	if err != nil {
 		r.Error = &ResultError{Stage: "backend", Message: fmt.Sprintf("selecting stack %q: %v", c.stack, err)}
