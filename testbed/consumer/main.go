@@ -63,6 +63,19 @@ func (m *Consumer) Verdict(ctx context.Context,
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("nightly-tag: %s\ntests: %s\npassed: %v\nstages: %s\nstatus file: %s\njunit files: %d\n",
-		tag, tests, passed, strings.Join(lines, " "), strings.SplitN(status, "\n", 2)[0], len(junit)), nil
+	out := fmt.Sprintf("nightly-tag: %s\ntests: %s\npassed: %v\nstages: %s\nstatus file: %s\njunit files: %d\n",
+		tag, tests, passed, strings.Join(lines, " "), strings.SplitN(status, "\n", 2)[0], len(junit))
+	if !passed {
+		// A red run says why, as a CI log would.
+		stage, err := report.FailedStage(ctx)
+		if err != nil {
+			return "", err
+		}
+		cause, err := report.Cause(ctx)
+		if err != nil {
+			return "", err
+		}
+		out += fmt.Sprintf("failed at %s: %s\n", stage, cause)
+	}
+	return out, nil
 }
