@@ -175,7 +175,7 @@ else
   basefile=$(mktemp)
   build_image >"$basefile" &
   base_pid=$!
-  log "pulumi $PULUMI_VERSION + kubernetes provider $K8S_PROVIDER_VERSION: building (about 15 min cold)"
+  log "pulumi $PULUMI_VERSION + kubernetes provider $K8S_PROVIDER_VERSION: building (about 10 min alone, cold; more beside the other builds)"
   t0=$(date +%s)
   build_binaries
   stamp_set pulumi-bin "$bin_key"

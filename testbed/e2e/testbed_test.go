@@ -21,10 +21,11 @@ func repoRoot(t *testing.T) string {
 }
 
 // inputsRoot holds the host folders the tests hand to the engine (fixture copies, deployment
-// projects). They outlive the test that made them, until the whole suite ends: the engine
-// deduplicates host folders of equal content across sessions, and a folder another test already
-// removed was then read by a later call ("lstat /tmp/TestLint…: no such file or directory", seen
-// once in a CircleCI test whose lint read a lint test's removed fixture copy).
+// projects), kept until the whole suite ends, so no call can meet a folder another test already
+// removed. (This was the first guess at a flake — "lstat /tmp/TestLint…: no such file or
+// directory" in another test's call — and it is not the cause: the same error later named a
+// folder that existed, the test's own, so the engine asked a client that cannot see the host's
+// files. README, Measurements, says what is known.)
 var inputsRoot string
 
 func TestMain(m *testing.M) {
