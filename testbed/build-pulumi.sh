@@ -76,11 +76,10 @@ build_binaries() {
   grep -q 'Provider: &pschema.ResourceSpec{' "$prov/pkg/gen/schema.go" || die "provider patch did not apply"
   # The SDK, trimmed for compile time: the provider's yaml/v2 component (which Chart v4 uses)
   # registers each object through one switch over every kind of every API version, importing the
-  # typed SDK of all ~90 API groups to pick the Go struct the object's outputs decode into. The
-  # type token it registers is "kubernetes:<apiVersion>:<kind>" in every case, the typed ones
-  # and the generic default alike, so the provider receives the same requests with only the
-  # default branch; the struct is never read. Keeping only that branch leaves the dozen small
-  # packages the provider really uses and skips compiling the rest (31 MB of generated Go).
+  # typed SDK of all ~90 API groups to pick the Go struct the object's outputs decode into; the
+  # struct is never read. trim_kinds keeps one generic registration under the same type token per
+  # kind (checked against every typed branch), so the provider receives the same requests, and
+  # the build skips compiling the unused groups (31 MB of generated Go).
   sdk=$tmp/sdk
   (cd "$tmp" && go mod download github.com/pulumi/pulumi-kubernetes/sdk/v4@v"$K8S_PROVIDER_VERSION")
   cp -r "$modcache/github.com/pulumi/pulumi-kubernetes/sdk/v4@v$K8S_PROVIDER_VERSION" "$sdk"

@@ -232,8 +232,8 @@ func cmdConfig(ctx context.Context, args []string) error {
 
 // freshBackendRace is PostgreSQL's answer when two Pulumi CLIs open an empty state database at
 // the same moment: both create the state table, CREATE TABLE IF NOT EXISTS is not atomic against
-// itself, and the loser fails on the catalog's unique index (seen when several nightlies start
-// together on a new backend). The table exists afterwards, so the next attempt opens it.
+// itself, and the loser fails on the catalog's unique index (seen when several deploys started
+// together on a new test bed). The table exists afterwards, so the next attempt opens it.
 func freshBackendRace(err error) bool {
 	if err == nil {
 		return false
