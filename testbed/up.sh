@@ -35,6 +35,7 @@ bash "$TB_ROOT/testbed/build-gitea.sh" &
 gitea_pid=$!
 bash "$TB_ROOT/testbed/build-images.sh" busybox
 bash "$TB_ROOT/testbed/build-images.sh" maven
+bash "$TB_ROOT/testbed/build-images.sh" jre
 bash "$TB_ROOT/testbed/build-images.sh" shellcheck
 bash "$TB_ROOT/testbed/build-images.sh" git
 wait "$dagger_pid" || die "building dagger failed"
@@ -49,8 +50,8 @@ mirror=127.0.0.1:$TB_MIRROR_PORT
 push() { "$NIGHTLY_CACHE/bin/mkimage" push -layout "$IMAGES_DIR/$1" -tag "$1" -ref "$mirror/$2" >/dev/null; }
 push busybox library/busybox:1.37.0
 push maven library/maven:3.9.9-eclipse-temurin-17
-# The management API's Java runtime: the same Debian JDK image (a superset of a JRE).
-push maven library/eclipse-temurin:17.0.13_11-jre
+# The management API's Java runtime: Debian's JRE, laid out as the real image (JAVA_HOME=/opt/java/openjdk).
+push jre library/eclipse-temurin:17.0.13_11-jre
 # The buildkit linter: built in a Go image, run in a ShellCheck image.
 push go-sdk library/golang:1.26.8-bookworm
 push shellcheck koalaman/shellcheck-alpine:v0.10.0

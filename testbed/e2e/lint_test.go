@@ -112,9 +112,9 @@ func findingsOf(fs []lintFinding, file string) []lintFinding {
 }
 
 // TestLintReadsRealBaseImageConfigsThroughTheEngine: base images are resolved by the engine through
-// the test bed's docker.io mirror (the mirror's eclipse-temurin:17.0.13_11-jre is Debian's JDK
-// with JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64; the real image has /opt/java/openjdk: the
-// fixture relies only on JAVA_HOME being defined); an image whose registry refuses connections
+// the test bed's docker.io mirror (the mirror's eclipse-temurin:17.0.13_11-jre is Debian's JRE
+// with JAVA_HOME=/opt/java/openjdk, as the real image; the fixture relies only on JAVA_HOME being
+// defined); an image whose registry refuses connections
 // falls back to an empty config, and the finding and the summary say so; an image's versioned
 // Dockerfile without a default BASE_IMAGE is linted with the base image nightly passes.
 func TestLintReadsRealBaseImageConfigsThroughTheEngine(t *testing.T) {
