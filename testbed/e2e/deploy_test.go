@@ -748,6 +748,11 @@ func TestDeployWaitsForAConcurrentUpdatesLock(t *testing.T) {
 // it comes (to act when the deploy reaches a point).
 func daggerCallWatching(t *testing.T, watch func(line string), args ...string) callResult {
 	t.Helper()
+	return againOnEngineFlake(t, func() callResult { return daggerCallWatchingOnce(t, watch, args...) })
+}
+
+func daggerCallWatchingOnce(t *testing.T, watch func(line string), args ...string) callResult {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Getenv("_EXPERIMENTAL_DAGGER_CLI_BIN"),

@@ -263,6 +263,11 @@ func (s *runSetup) assertNothingPublished(t *testing.T) {
 // daggerIn runs the dagger CLI with args in dir (where a .env of user defaults may be).
 func daggerIn(t *testing.T, dir string, args ...string) callResult {
 	t.Helper()
+	return againOnEngineFlake(t, func() callResult { return daggerInOnce(t, dir, args...) })
+}
+
+func daggerInOnce(t *testing.T, dir string, args ...string) callResult {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Getenv("_EXPERIMENTAL_DAGGER_CLI_BIN"), args...)
