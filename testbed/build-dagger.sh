@@ -26,7 +26,7 @@ build() {
   ldflags="-s -w -X github.com/dagger/dagger/engine.Version=$DAGGER_VERSION -X github.com/dagger/dagger/engine.Tag=$DAGGER_VERSION"
   out=$tmp/bin
   mkdir -p "$out"
-  (cd "$src" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/" \
+  (cd "$src" && CGO_ENABLED=0 go build -trimpath -gcflags=all=-dwarf=false -ldflags "$ldflags" -o "$out/" \
     ./cmd/engine ./cmd/dagger ./cmd/init ./cmd/dnsname ./cmd/codegen)
   mv "$out/engine" "$out/dagger-engine"
   mv "$out/init" "$out/dagger-init"

@@ -16,7 +16,7 @@ build() {
   tmp=$(mktemp -d)
   # sqlite: the database is a file in the run's state. main.Version is required: without it the
   # API reports "development", which Gitea's SDK refuses.
-  (cd "$SRC" && CGO_ENABLED=1 go build -tags 'sqlite sqlite_unlock_notify' -trimpath \
+  (cd "$SRC" && CGO_ENABLED=1 go build -tags 'sqlite sqlite_unlock_notify' -trimpath -gcflags=all=-dwarf=false \
     -ldflags "-s -w -X main.Version=${version#v}" -o "$tmp/bin/gitea" code.gitea.io/gitea)
   mkdir -p "$tmp/static"
   cp -r "$dir/templates" "$dir/options" "$dir/public" "$tmp/static/"

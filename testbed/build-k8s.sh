@@ -52,7 +52,7 @@ GO
   (cd "$m" && go mod tidy)
   mkdir -p "$tmp/bin"
   # kubectl-style clients refuse a server whose version they cannot parse: set it.
-  (cd "$m" && go build -trimpath -o "$tmp/bin/" -ldflags "-s -w \
+  (cd "$m" && go build -trimpath -gcflags=all=-dwarf=false -o "$tmp/bin/" -ldflags "-s -w \
     -X k8s.io/component-base/version.gitVersion=v$K8S_VERSION \
     -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${K8S_VERSION#1.} \
     -X k8s.io/component-base/version.gitTreeState=clean" \

@@ -117,7 +117,7 @@ GO
   # The provider embeds its schema with the version set; the module zip lacks the generated files.
   (cd "$tmp/m/cmd/pulumi-resource-kubernetes" && VERSION=$K8S_PROVIDER_VERSION go run -trimpath generate.go)
   mkdir -p "$tmp/bin"
-  (cd "$tmp/m" && go build -trimpath -o "$tmp/bin/" -ldflags "-s -w \
+  (cd "$tmp/m" && go build -trimpath -gcflags=all=-dwarf=false -o "$tmp/bin/" -ldflags "-s -w \
     -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION \
     -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$K8S_PROVIDER_VERSION" \
     github.com/pulumi/pulumi/pkg/v3/cmd/pulumi ./cmd/pulumi-resource-kubernetes)
