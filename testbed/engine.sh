@@ -24,9 +24,18 @@ for d in usr etc run; do mkdir -p "$ov/$d/upper" "$ov/$d/work"; done
 mkdir -p "$ov/usr/upper/local/bin" "$ov/usr/upper/local/share/dagger/content/blobs" \
   "$ov/etc/upper/dagger" "$ov/run/upper/dagger" "$ov/run/upper/buildkit"
 cp "$DAGGER_BIN/dagger-init" "$ov/usr/upper/local/bin/dagger-init"
+# The cache's cap. The engine's default lets its cache grow to 75 % of the disk and wants 20 % of
+# it free, counting free blocks as statfs does, blocks reserved for privileged use included: on a
+# disk where those are most of the free space (this machine: 160 GB free by that count, 3 GB
+# usable), the cache grew to 57 GB and left the disk almost full before its collector ran once.
 cat >"$ov/etc/upper/dagger/engine.json" <<JSON
-{"registries": {"docker.io": {"mirrors": ["127.0.0.1:$TB_MIRROR_PORT"]}}}
+{"registries": {"docker.io": {"mirrors": ["127.0.0.1:$TB_MIRROR_PORT"]}},
+ "gc": {"maxUsedSpace": "$NIGHTLY_ENGINE_CACHE_MAX", "reservedSpace": "2GB"}}
 JSON
+usable=$(df --output=avail -B1M "$ENGINE_ROOT" | tail -1 | tr -d ' ')
+if [ "$usable" -lt 4096 ]; then
+  log "WARNING: only ${usable} MB usable on the disk of $ENGINE_ROOT; the engine's cache may take up to $NIGHTLY_ENGINE_CACHE_MAX (NIGHTLY_ENGINE_CACHE_MAX) and a run writes gigabytes"
+fi
 : >"$S/engine.toml"
 for p in bridge loopback firewall host-local; do ln -sfn "/usr/lib/cni/$p" "$S/cni/$p"; done
 ln -sfn "$DAGGER_BIN/dnsname" "$S/cni/dnsname"

@@ -13,6 +13,9 @@ NIGHTLY_CACHE=${NIGHTLY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nightly-testbed}
 NIGHTLY_STATE=${NIGHTLY_STATE:-$TB_ROOT/.testbed}
 
 DAGGER_VERSION=${DAGGER_VERSION:-v0.19.10}
+# The most the engine's cache (ENGINE_ROOT) may hold before its garbage collector trims it, least
+# recently used first (engine.sh says why the engine's own default is not used).
+NIGHTLY_ENGINE_CACHE_MAX=${NIGHTLY_ENGINE_CACHE_MAX:-30GB}
 # Loopback ports: the docker.io mirror (public image names), the authenticated "Docker Hub"
 # stand-in, and the Maven repository server. Avoid 5000/8080, often taken.
 TB_MIRROR_PORT=${TB_MIRROR_PORT:-47500}
