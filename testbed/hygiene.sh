@@ -351,12 +351,66 @@ hy_foreign_bed() {
   printf '%s\t%s\t%s\n' "$cstate" "$(sed -n 's/^checkout=//p' "$TB_CLAIM")" "it claimed this host ($TB_CLAIM)"
 }
 
+# hy_claim_live STATE CHECKOUT: something of the bed that claimed the host still runs: the up.sh
+# that claimed it (pid and start time in the claim), a process whose command line names its state
+# folder (its engine and servers), or one that names its checkout's testbed/ scripts (a build or a
+# with.sh it started). Says which in HY_WHY. No fork per process: the scan reads /proc directly.
+hy_claim_live() {
+  local state=$1 co=$2 cpid cstart p cmd args me=${BASHPID:-$$}
+  cpid=$(sed -n 's/^pid=//p' "$TB_CLAIM" 2>/dev/null || true)
+  cstart=$(sed -n 's/^pidstart=//p' "$TB_CLAIM" 2>/dev/null || true)
+  HY_WHY=
+  if [ -n "$cpid" ] && [ -n "$cstart" ] && hy_alive "$cpid" "$cstart"; then
+    HY_WHY="the up.sh that claimed it runs (pid $cpid)"
+    return 0
+  fi
+  for p in /proc/[0-9]*; do
+    p=${p#/proc/}
+    [ "$p" = "$me" ] && continue
+    { mapfile -d '' -t args <"/proc/$p/cmdline"; } 2>/dev/null || continue
+    [ "${#args[@]}" -gt 0 ] || continue
+    cmd=" ${args[*]} "
+    if [[ $cmd == *"$state/"* ]] || { [ -n "$co" ] && [[ $cmd == *"$co/testbed/"* ]]; }; then
+      HY_WHY="pid $p runs${cmd:0:100}"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# hy_take_over STATE CHECKOUT: the bed of another checkout claimed the host and died (a session
+# killed, a machine's jobs cut off) with nothing of it running: its logs and claim are kept under
+# $NIGHTLY_CACHE/dead-beds/ (the last three), then testbed/down.sh runs on its state folder (its
+# bridge, rules and mounts; it stops nothing, nothing runs) and releases its claim.
+hy_take_over() {
+  local state=$1 co=$2 keep
+  keep=$NIGHTLY_CACHE/dead-beds/$(date -u +%Y%m%dT%H%M%SZ)-$$
+  log "the test bed of checkout $co (state $state) claimed this host and died: nothing of it runs."
+  log "Cleaning up after it (its logs and claim kept in $keep), then going on."
+  mkdir -p "$keep"
+  cp "$TB_CLAIM" "$keep/claim" 2>/dev/null || true
+  (cd "$state" 2>/dev/null && find . -name '*.log' -size -64M -exec cp --parents {} "$keep/" \;) 2>/dev/null || true
+  find "$NIGHTLY_CACHE/dead-beds" -mindepth 1 -maxdepth 1 -printf '%T@ %p\n' | sort -rn | tail -n +4 |
+    cut -d' ' -f2- | xargs -r rm -rf
+  NIGHTLY_STATE=$state bash "$TB_ROOT/testbed/down.sh"
+}
+
 # hy_guard: refuses (status 3), before anything is built, written or started, when another
-# checkout's test bed is up; says which and how to stop it.
+# checkout's test bed is up; says which and how to stop it. A bed that claimed the host and died
+# (nothing of it runs: hy_claim_live) is cleaned up after instead (hy_take_over), and the guard
+# passes: CI on a host where a session was killed with its bed up goes on.
 hy_guard() {
-  local f state co what
-  f=$(hy_foreign_bed) || return 0
-  IFS=$'\t' read -r state co what <<<"$f"
+  local f state co what i
+  for i in 1 2 3; do
+    f=$(hy_foreign_bed) || return 0
+    IFS=$'\t' read -r state co what <<<"$f"
+    [[ $what == "it claimed this host"* ]] || break
+    if hy_claim_live "$state" "$co"; then
+      what="$what; $HY_WHY"
+      break
+    fi
+    hy_take_over "$state" "$co" || { what="$what; it died, and cleaning up after it failed"; break; }
+  done
   log "ERROR: a test bed of another checkout is up on this host: checkout $co, state $state ($what)."
   log "This checkout ($TB_ROOT, state $NIGHTLY_STATE) touches nothing while it is: one test bed per host."
   log "Use that bed (source $state/env), or stop it first: $(hy_stop_hint "$state" "$co")"
@@ -366,17 +420,22 @@ hy_guard() {
 # hy_claim: claims the host for this bed (atomically); fails (3) when another bed holds it. A
 # claim from another boot, or whose state folder is gone, is stale and replaced.
 hy_claim() {
-  local cstate
+  local cstate seen me=${BASHPID:-$$}
   for _ in 1 2; do
-    if (set -o noclobber; printf 'state=%s\ncheckout=%s\nboot=%s\nstarted=%s\n' "$NIGHTLY_STATE" \
-      "$TB_ROOT" "$(hy_boot_id)" "$(date -u +%FT%TZ)" >"$TB_CLAIM") 2>/dev/null; then
+    if (set -o noclobber; printf 'state=%s\ncheckout=%s\nboot=%s\nstarted=%s\npid=%s\npidstart=%s\n' \
+      "$NIGHTLY_STATE" "$TB_ROOT" "$(hy_boot_id)" "$(date -u +%FT%TZ)" "$me" "$(hy_start "$me")" \
+      >"$TB_CLAIM") 2>/dev/null; then
       return 0
     fi
-    cstate=$(sed -n 's/^state=//p' "$TB_CLAIM" 2>/dev/null || true)
+    seen=$(cat "$TB_CLAIM" 2>/dev/null) || continue
+    cstate=$(sed -n 's/^state=//p' <<<"$seen")
     [ -n "$cstate" ] && hy_same_path "$cstate" "$NIGHTLY_STATE" && return 0
     hy_guard || return 3
-    log "replacing a stale claim of the host ($TB_CLAIM: state ${cstate:-?}, $(sed -n 's/^boot=//p' "$TB_CLAIM"))"
-    rm -f "$TB_CLAIM"
+    # Removed only if it is still the claim judged stale (another bed may have claimed meanwhile).
+    if [ "$(cat "$TB_CLAIM" 2>/dev/null)" = "$seen" ]; then
+      log "replacing a stale claim of the host ($TB_CLAIM: state ${cstate:-?}, $(sed -n 's/^boot=//p' <<<"$seen"))"
+      rm -f "$TB_CLAIM"
+    fi
   done
   return 3
 }

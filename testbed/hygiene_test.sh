@@ -465,7 +465,11 @@ case_guard() {
   check "claiming again is fine" hy_claim
   hy_release
   check "release removes our claim" [ ! -e "$TB_CLAIM" ]
-  printf 'state=%s\ncheckout=%s\nboot=%s\n' "$other" "$T/otherco" "$(hy_boot_id)" >"$TB_CLAIM"
+  # (A live claim: its up.sh runs. A dead one is taken over: __netns_dead_bed.)
+  sleep 600 &
+  MINE+=("$!")
+  printf 'state=%s\ncheckout=%s\nboot=%s\npid=%s\npidstart=%s\n' "$other" "$T/otherco" "$(hy_boot_id)" \
+    "$!" "$(hy_start "$!")" >"$TB_CLAIM"
   rc=0; out=$(hy_guard 2>&1) || rc=$?
   check "another checkout's claim: refused (3)" [ $rc = 3 ]
   check "  naming its checkout" grep -qF "checkout $T/otherco," <<<"$out"
@@ -473,6 +477,7 @@ case_guard() {
   check "  and claiming fails" ! hy_claim 2>/dev/null
   hy_release
   check "  release leaves another bed's claim" [ -f "$TB_CLAIM" ]
+  cleanup_mine
   printf 'state=%s\ncheckout=%s\nboot=%s\n' "$other" "$T/otherco" 00000000-0000-0000-0000-000000000000 >"$TB_CLAIM"
   check "a claim from another boot is stale: the guard passes" hy_guard
   check "  and claiming replaces it" hy_claim 2>/dev/null
@@ -488,6 +493,63 @@ case_guard() {
   fake_engine "$NIGHTLY_STATE"
   check "our own engine: the guard passes" hy_guard
   cleanup_mine
+  # A claim of this boot whose state folder is there but whose bed died: alive or not is told by
+  # what runs (the claiming up.sh, a process naming its state or its checkout's testbed/ scripts).
+  sleep 600 &
+  MINE+=("$!")
+  printf 'state=%s\ncheckout=%s\nboot=%s\npid=%s\npidstart=%s\n' "$other" "$T/otherco" "$(hy_boot_id)" \
+    "$!" "$(hy_start "$!")" >"$TB_CLAIM"
+  rc=0; out=$(hy_guard 2>&1) || rc=$?
+  check "a claim whose up.sh runs: refused (3)" [ $rc = 3 ]
+  check "  saying so" grep -qF "the up.sh that claimed it runs (pid $!)" <<<"$out"
+  cleanup_mine
+  bash -c 'exec -a "bash $0/testbed/build-dagger.sh" sleep 600' "$T/otherco" &
+  MINE+=("$!")
+  printf 'state=%s\ncheckout=%s\nboot=%s\n' "$other" "$T/otherco" "$(hy_boot_id)" >"$TB_CLAIM"
+  rc=0; out=$(hy_guard 2>&1) || rc=$?
+  check "a claim (no pid) whose checkout's build still runs: refused (3)" [ $rc = 3 ]
+  check "  naming that process" grep -qF "pid $! runs bash $T/otherco/testbed/build-dagger.sh" <<<"$out"
+  cleanup_mine
+  bash -c 'exec -a "registry serve $0/registry.yml" sleep 600' "$other" &
+  MINE+=("$!")
+  rc=0; out=$(hy_guard 2>&1) || rc=$?
+  check "a claim whose server (naming its state) still runs: refused (3)" [ $rc = 3 ]
+  cleanup_mine
+  rm -f "$TB_CLAIM"
+  in_netns dead_bed || FAILS=$((FAILS + 1))
+}
+
+# The bed that claimed the host died (its session killed): nothing of it runs, its state folder,
+# claim and network leftovers remain. The guard keeps its logs, cleans up after it (down.sh on its
+# state) and passes; claiming then works.
+__netns_dead_bed() {
+  assert_isolated
+  fresh_state
+  local other=$T/deadco/.testbed out rc kept
+  rm -rf "$T/deadco" "$NIGHTLY_CACHE/dead-beds"
+  mkdir -p "$other/servers" "$T/deadco/testbed"
+  echo "engine said goodbye" >"$other/engine.log"
+  echo "etcd said goodbye" >"$other/servers/etcd.log"
+  echo 0 >"$HY_IP_FORWARD"
+  hy_net_snapshot "$other"
+  cni_add nightlytb nightlytb0 10.213.0.0/16 deadbedaaaaaaaaa
+  # pid 1 runs, but not since this start time: a recycled pid is not the claimant.
+  printf 'state=%s\ncheckout=%s\nboot=%s\npid=1\npidstart=12345\n' "$other" "$T/deadco" "$(hy_boot_id)" >"$TB_CLAIM"
+  rc=0; out=$(hy_guard 2>&1) || rc=$?
+  check "a dead bed's claim: the guard passes" [ $rc = 0 ]
+  check "  saying it cleaned up after it" grep -qF "the test bed of checkout $T/deadco (state $other) claimed this host and died" <<<"$out"
+  check "  its claim is released" [ ! -e "$TB_CLAIM" ]
+  check "  its state folder is removed" [ ! -e "$other" ]
+  kept=$(find "$NIGHTLY_CACHE/dead-beds" -mindepth 1 -maxdepth 1 | head -n1)
+  export kept # read by check_sh's eval
+  check_sh "  its logs and claim are kept" 'grep -qx "engine said goodbye" "$kept/engine.log" &&
+    grep -qx "etcd said goodbye" "$kept/servers/etcd.log" && grep -qxF "checkout=$T/deadco" "$kept/claim"'
+  check "  its network is gone" no_rule_matching nat 'deadbedaaaaaaaaa'
+  check_sh "  its bridge too" '! ip link show nightlytb0 >/dev/null 2>&1'
+  check "  ip_forward as it was" [ "$(cat "$HY_IP_FORWARD")" = 0 ]
+  check "then claiming works" hy_claim
+  check_sh "  the claim names its up.sh" 'grep -qx "pid=${BASHPID:-$$}" "$TB_CLAIM" && grep -q "^pidstart=[0-9]" "$TB_CLAIM"'
+  hy_release
 }
 
 # A second checkout (a copy of this one, its own .testbed) while a bed is up: `make test`, with.sh,
