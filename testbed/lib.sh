@@ -14,7 +14,8 @@ NIGHTLY_STATE=${NIGHTLY_STATE:-$TB_ROOT/.testbed}
 
 DAGGER_VERSION=${DAGGER_VERSION:-v0.19.10}
 # The most the engine's cache (ENGINE_ROOT) may hold before its garbage collector trims it, least
-# recently used first (engine.sh says why the engine's own default is not used).
+# recently used first; the bed starts with it under half that (engine.sh says why, and why not
+# the engine's own default).
 NIGHTLY_ENGINE_CACHE_MAX=${NIGHTLY_ENGINE_CACHE_MAX:-30GB}
 # Loopback ports: the docker.io mirror (public image names), the authenticated "Docker Hub"
 # stand-in, and the Maven repository server. Avoid 5000/8080, often taken.
@@ -61,6 +62,18 @@ export DAGGER_DIR DAGGER_BIN IMAGES_DIR ENGINE_ROOT
 
 log() { printf '[testbed %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# disk_bytes NAME VALUE: VALUE (bytes, or N with KB, MB, GB, TB: powers of 1000, or KiB, MiB,
+# GiB, TiB) in bytes; dies naming the setting NAME when it is neither.
+disk_bytes() {
+  local n u
+  [[ $2 =~ ^([0-9]+)([KMGT]i?B)?$ ]] || die "$1=$2: want bytes or a whole number with KB, MB, GB, TB (or KiB ... TiB), e.g. 30GB"
+  n=${BASH_REMATCH[1]} u=${BASH_REMATCH[2]}
+  case $u in
+  '') echo "$n" ;;
+  KB) echo $((n * 1000)) ;; MB) echo $((n * 1000 ** 2)) ;; GB) echo $((n * 1000 ** 3)) ;; TB) echo $((n * 1000 ** 4)) ;;
+  KiB) echo $((n << 10)) ;; MiB) echo $((n << 20)) ;; GiB) echo $((n << 30)) ;; TiB) echo $((n << 40)) ;;
+  esac
+}
 
 # stamp_ok NAME KEY: true when the build step NAME was last completed with the same KEY.
 stamp_ok() { [ -f "$NIGHTLY_CACHE/stamps/$1" ] && [ "$(cat "$NIGHTLY_CACHE/stamps/$1")" = "$2" ]; }
