@@ -40,13 +40,13 @@ hy_net_snapshot "$S"
 # it free, counting free blocks as statfs does, blocks reserved for privileged use included: on a
 # disk where those are most of the free space (this machine: 160 GB free by that count, 3 GB
 # usable), the cache grew to 57 GB and left the disk almost full before its collector ran once.
-# But the collector must not run while tests do: it runs a second after the engine starts and
-# after every session that ends (at most once a minute), and with the cache at its cap it ran all
-# through a suite; two tests of that suite broke in ways that fit records removed under them
-# ("snapshot ... does not exist" while committing, a module container's /tmp gone; not proven). So: when the cache holds
-# more than 2/3 of the cap, an engine that only collects starts first, brings it to 1/2 of the
-# cap and stops; the bed's engine then has the whole cap, a third of it free for what the bed
-# adds before its collector would run at all.
+# But the collector should not run while tests do: it runs a second after the engine starts and
+# after every session that ends (at most once a minute), so with the cache over its cap it runs
+# all through a suite. The one suite run that way had two tests break in ways that fit records
+# removed under them ("snapshot ... does not exist" while committing, a module container's /tmp
+# gone; not proven, never seen otherwise). So: when the cache holds more than 2/3 of the cap, an
+# engine that only collects starts first, brings it to 1/2 of the cap and stops; the bed's engine
+# then has the whole cap, a third of it free for what the bed adds before its collector would run.
 cap=$(disk_bytes NIGHTLY_ENGINE_CACHE_MAX "$NIGHTLY_ENGINE_CACHE_MAX")
 gc_policy() { printf '{"policies": [{"maxUsedSpace": %s, "reservedSpace": 2000000000}]}' "$1"; }
 
