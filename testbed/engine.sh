@@ -10,6 +10,8 @@ source "$TB_ROOT/testbed/hygiene.sh"
 
 [ "${1:-}" = start ] || die "usage: engine.sh start"
 S=$NIGHTLY_STATE
+# The cache's cap (below), checked before anything is started or written.
+cap=$(disk_bytes NIGHTLY_ENGINE_CACHE_MAX "$NIGHTLY_ENGINE_CACHE_MAX")
 # The engine's DNS (dnsmasq, started by the dnsname CNI plugin) binds port 53 on every address, so
 # two engines cannot run on one host: say which one is in the way instead of failing obscurely.
 for p in $(pgrep -x dagger-engine || true); do
@@ -47,7 +49,6 @@ hy_net_snapshot "$S"
 # gone; not proven, never seen otherwise). So: when the cache holds more than 2/3 of the cap, an
 # engine that only collects starts first, brings it to 1/2 of the cap and stops; the bed's engine
 # then has the whole cap, a third of it free for what the bed adds before its collector would run.
-cap=$(disk_bytes NIGHTLY_ENGINE_CACHE_MAX "$NIGHTLY_ENGINE_CACHE_MAX")
 gc_policy() { printf '{"policies": [{"maxUsedSpace": %s, "reservedSpace": 2000000000}]}' "$1"; }
 
 digest=$(cat "$IMAGES_DIR/go-sdk.digest")

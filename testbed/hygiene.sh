@@ -418,7 +418,8 @@ hy_guard() {
 }
 
 # hy_claim: claims the host for this bed (atomically); fails (3) when another bed holds it. A
-# claim from another boot, or whose state folder is gone, is stale and replaced.
+# claim from another boot, or whose state folder is gone, is stale and replaced; one whose bed
+# died is cleaned up after first (hy_guard).
 hy_claim() {
   local cstate seen me=${BASHPID:-$$}
   for _ in 1 2; do
