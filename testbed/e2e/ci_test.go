@@ -80,12 +80,10 @@ func (j *ciJob) run(steps []ciStep) []stepResult {
 			out = append(out, r)
 			continue
 		}
-		r = j.exec(s)
-		if flaky := engineFlake(r.stderr + r.stdout); r.code != 0 && flaky != "" {
-			engineFlakes.Add(1)
-			t.Logf("ENGINE FLAKE in step %q: the engine could not stat %s, which exists on the host (Dagger v0.19.10); running the step again", s.name, flaky)
+		retryOnEngineFlake(t, fmt.Sprintf("step %q", s.name), func() (string, bool) {
 			r = j.exec(s)
-		}
+			return r.stderr + r.stdout, r.code != 0
+		})
 		t.Logf("step %q → exit %d", s.name, r.code)
 		if r.code != 0 {
 			failed = true

@@ -111,16 +111,28 @@ func findingsOf(fs []lintFinding, file string) []lintFinding {
 	return out
 }
 
-// TestLintReadsRealBaseImageConfigsThroughTheEngine: base images are resolved by the engine through
+// TestLintOfRealWorldDockerfiles lints the lint-real-world overlay once and checks two things on
+// its report (one test, not two: two tests running the same function on copies of equal content at
+// the same time is what meets the engine flake described at engineFlakeRE).
+func TestLintOfRealWorldDockerfiles(t *testing.T) {
+	needTestbed(t)
+	t.Parallel()
+	fs, summary, sarif := lintReport(t, fixtureCopy(t, "lint-real-world"))
+	t.Run("reads real base image configs through the engine", func(t *testing.T) {
+		lintReadsRealBaseImageConfigs(t, fs, summary, sarif)
+	})
+	t.Run("ShellChecks only what a POSIX shell runs", func(t *testing.T) {
+		lintShellChecksOnlyWhatAPOSIXShellRuns(t, fs, summary)
+	})
+}
+
+// lintReadsRealBaseImageConfigs: base images are resolved by the engine through
 // the test bed's docker.io mirror (the mirror's eclipse-temurin:17.0.13_11-jre is Debian's JRE
 // with JAVA_HOME=/opt/java/openjdk, as the real image; the fixture relies only on JAVA_HOME being
 // defined); an image whose registry refuses connections
 // falls back to an empty config, and the finding and the summary say so; an image's versioned
 // Dockerfile without a default BASE_IMAGE is linted with the base image nightly passes.
-func TestLintReadsRealBaseImageConfigsThroughTheEngine(t *testing.T) {
-	needTestbed(t)
-	t.Parallel()
-	fs, summary, sarif := lintReport(t, fixtureCopy(t, "lint-real-world"))
+func lintReadsRealBaseImageConfigs(t *testing.T, fs []lintFinding, summary, sarif string) {
 
 	for _, file := range []string{"docker/temurin/Dockerfile", "docker/management-api/Dockerfile", "prepared/management-api/Dockerfile"} {
 		for _, f := range findingsOf(fs, file) {
@@ -153,12 +165,9 @@ func TestLintReadsRealBaseImageConfigsThroughTheEngine(t *testing.T) {
 	}
 }
 
-// TestLintShellChecksOnlyWhatAPOSIXShellRuns: PowerShell RUN lines, a JSON heredoc fed to cat and
+// lintShellChecksOnlyWhatAPOSIXShellRuns: PowerShell RUN lines, a JSON heredoc fed to cat and
 // a Python heredoc get no ShellCheck finding; a shell heredoc's finding lands on its own line.
-func TestLintShellChecksOnlyWhatAPOSIXShellRuns(t *testing.T) {
-	needTestbed(t)
-	t.Parallel()
-	fs, summary, _ := lintReport(t, fixtureCopy(t, "lint-real-world"))
+func lintShellChecksOnlyWhatAPOSIXShellRuns(t *testing.T, fs []lintFinding, summary string) {
 	var sc []string
 	for _, f := range findingsOf(fs, "docker/tools/Dockerfile") {
 		sc = append(sc, fmt.Sprintf("%d:%d %s [%s]", f.Line, f.Column, f.Code, f.Level))

@@ -132,12 +132,12 @@ func TestReadmeExamplesPrintWhatTheySay(t *testing.T) {
 	}
 	run := func(t *testing.T, dir, command string) (string, string, error) {
 		t.Helper()
-		out, errs, err := runOnce(dir, command)
-		if flaky := engineFlake(errs + out); err != nil && flaky != "" {
-			engineFlakes.Add(1)
-			t.Logf("ENGINE FLAKE: the engine could not stat %s, which exists on the host (Dagger v0.19.10); running %q again", flaky, command)
+		var out, errs string
+		var err error
+		retryOnEngineFlake(t, fmt.Sprintf("%q", command), func() (string, bool) {
 			out, errs, err = runOnce(dir, command)
-		}
+			return errs + out, err != nil
+		})
 		return out, errs, err
 	}
 	// Something to roll back to: the first commit published (by the block that rolls back).
