@@ -10,8 +10,11 @@ source "$TB_ROOT/testbed/hygiene.sh"
 
 [ "${1:-}" = start ] || die "usage: engine.sh start"
 S=$NIGHTLY_STATE
-# The cache's cap (below), checked before anything is started or written.
+# The cache's cap (below); every setting is checked before anything is started or written.
 cap=$(disk_bytes NIGHTLY_ENGINE_CACHE_MAX "$NIGHTLY_ENGINE_CACHE_MAX")
+# NIGHTLY_ENGINE_DEBUG_ADDR (optional, loopback only): the engine serves Go's pprof there, to see
+# where its CPU goes (`go tool pprof http://ADDR/debug/pprof/profile?seconds=120`).
+engine_settings_ok
 # The engine's DNS (dnsmasq, started by the dnsname CNI plugin) binds port 53 on every address, so
 # two engines cannot run on one host: say which one is in the way instead of failing obscurely.
 for p in $(pgrep -x dagger-engine || true); do
@@ -62,6 +65,9 @@ start_engine() {
 JSON
   # The inner script expands its variables itself, inside the new namespace.
   # shellcheck disable=SC2016
+  # The engine's Go GC: at Go's default (GOGC=100) it took a third of the engine's CPU in a warm
+  # suite (pprof, README Measurements), with a ~1.7 GB heap; fewer collections trade memory for it.
+  GOGC=$NIGHTLY_ENGINE_GOGC GOMEMLIMIT=$NIGHTLY_ENGINE_GOMEMLIMIT \
   setsid unshare --mount --propagation private -- bash -euc '
     for d in usr etc run; do
       mount -t overlay "nightly-$d" -o "lowerdir=/$d,upperdir=$OV/$d/upper,workdir=$OV/$d/work" "/$d"
@@ -75,6 +81,7 @@ JSON
     "$DAGGER_BIN/dagger-engine" --root "$ENGINE_ROOT" --addr "unix://$S/engine.sock" \
     --network-name "$TB_NET_NAME" --network-cidr "$TB_NET_CIDR" \
     --oci-cni-binary-dir "$S/cni" --oci-cni-pool-size 4 --config "$S/engine.toml" \
+    ${NIGHTLY_ENGINE_DEBUG_ADDR:+--debugaddr "$NIGHTLY_ENGINE_DEBUG_ADDR"} \
     >>"$S/engine.log" 2>&1 </dev/null &
   echo $! >"$S/engine.pid"
   for _ in $(seq 1 300); do

@@ -17,6 +17,9 @@ DAGGER_VERSION=${DAGGER_VERSION:-v0.19.10}
 # recently used first; the bed starts with it under half that (engine.sh says why, and why not
 # the engine's own default).
 NIGHTLY_ENGINE_CACHE_MAX=${NIGHTLY_ENGINE_CACHE_MAX:-30GB}
+# The engine's Go GC (engine.sh, start_engine, says why not Go's default GOGC=100).
+NIGHTLY_ENGINE_GOGC=${NIGHTLY_ENGINE_GOGC:-400}
+NIGHTLY_ENGINE_GOMEMLIMIT=${NIGHTLY_ENGINE_GOMEMLIMIT:-8GiB}
 # Loopback ports: the docker.io mirror (public image names), the authenticated "Docker Hub"
 # stand-in, and the Maven repository server. Avoid 5000/8080, often taken.
 TB_MIRROR_PORT=${TB_MIRROR_PORT:-47500}
@@ -85,4 +88,17 @@ key_of() { cat "$@" | sha256sum | cut -c1-16; }
 repro_tar() { # repro_tar DIR OUT [tar args...]
   local dir=$1 out=$2; shift 2
   tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$dir" -cf "$out" "$@" .
+}
+
+# engine_settings_ok dies naming the first bad engine setting (before anything is built or started).
+engine_settings_ok() {
+  disk_bytes NIGHTLY_ENGINE_CACHE_MAX "$NIGHTLY_ENGINE_CACHE_MAX" >/dev/null
+  [[ "$NIGHTLY_ENGINE_GOGC" =~ ^([0-9]+|off)$ ]] ||
+    die "NIGHTLY_ENGINE_GOGC=$NIGHTLY_ENGINE_GOGC: want a percentage (e.g. 400) or off"
+  [[ "$NIGHTLY_ENGINE_GOMEMLIMIT" =~ ^[0-9]+(B|KiB|MiB|GiB|TiB)?$ ]] ||
+    die "NIGHTLY_ENGINE_GOMEMLIMIT=$NIGHTLY_ENGINE_GOMEMLIMIT: want a size as Go reads it (e.g. 8GiB)"
+  case "${NIGHTLY_ENGINE_DEBUG_ADDR:-}" in
+    "" | 127.0.0.1:[0-9]*) ;;
+    *) die "NIGHTLY_ENGINE_DEBUG_ADDR=$NIGHTLY_ENGINE_DEBUG_ADDR: want 127.0.0.1:PORT (the engine's pprof listens on loopback only)" ;;
+  esac
 }

@@ -10,8 +10,8 @@ source "$TB_ROOT/testbed/hygiene.sh"
 [ "$(id -u)" = 0 ] || die "the test bed runs the engine as root (mount namespaces, bridge, iptables)"
 # One bed per host: while another checkout's bed is up, refuse (3) before touching anything.
 hy_guard || exit 3
-# A bad setting is named before a build starts (engine.sh uses it at the end).
-disk_bytes NIGHTLY_ENGINE_CACHE_MAX "$NIGHTLY_ENGINE_CACHE_MAX" >/dev/null
+# A bad engine setting is named before a build starts (engine.sh uses them at the end).
+engine_settings_ok
 if hy_bed_up; then
   log "already up (state $NIGHTLY_STATE); 'make testbed-down' stops it"
   exit 0

@@ -80,9 +80,9 @@ func (j *ciJob) run(steps []ciStep) []stepResult {
 			out = append(out, r)
 			continue
 		}
-		retryOnEngineFlake(t, fmt.Sprintf("step %q", s.name), func() (string, bool) {
+		retryOnEngineFlake(t, fmt.Sprintf("step %q", s.name), func() string {
 			r = j.exec(s)
-			return r.stderr + r.stdout, r.code != 0
+			return r.stderr + r.stdout
 		})
 		t.Logf("step %q → exit %d", s.name, r.code)
 		if r.code != 0 {
