@@ -255,14 +255,16 @@ func TestPublishPromotesRerunsAndRollsBack(t *testing.T) {
 	mustContain(t, "the second publish's output", out, "moved  3.0.0-nightly-previous", "moved  3.0.0-nightly ")
 	h.expect(idOf('b'), idOf('a'))
 
-	// A re-run of b on what an ephemeral runner would have: an empty Maven cache, and a source
-	// whose files are rebuilt (new times): the same digest, so nothing is pushed or moved.
+	// A re-run of b from a changed-but-equal source (a file that is not shipped) and another Maven
+	// cache: the same digest, so nothing is pushed or moved. (That an empty Maven cache gives the
+	// same digest is TestPublishSameCommitSameDigest's; here the engine may answer Maven from its
+	// cache of an earlier suite.)
 	before := h.state()
 	rerun := fixtureCopy(t)
 	if err := os.WriteFile(filepath.Join(rerun, "NOTES.txt"), []byte("not shipped\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out = daggerCall(t, h.publishArgs(rerun, commitOf('b'), dateAt(2), fmt.Sprintf("--maven-cache=e2e-fresh-%d", time.Now().UnixNano()))...).mustSucceed(t)
+	out = daggerCall(t, h.publishArgs(rerun, commitOf('b'), dateAt(2), "--maven-cache=e2e-rerun")...).mustSucceed(t)
 	mustContain(t, "the re-run's output", out, "already holds this build", "nothing moved: 3.0.0-nightly already is this build")
 	if after := h.state(); !reflect.DeepEqual(after, before) {
 		t.Errorf("a re-run of the same commit changed tags:\nbefore %v\nafter  %v", before, after)
@@ -327,7 +329,8 @@ func TestPublishConcurrentRunsConverge(t *testing.T) {
 
 var wouldPushRE = regexp.MustCompile(`would push  3\.0\.0-nightly-\w+  (sha256:[0-9a-f]{64})`)
 
-// The same commit gives the same digest from an empty Maven cache and a rebuilt source.
+// The same commit gives the same digest from a build from scratch (an empty Maven cache, a rebuilt
+// source) as from the build before it (which a warm engine answers from its cache).
 func TestPublishSameCommitSameDigest(t *testing.T) {
 	needTestbed(t)
 	t.Parallel()
@@ -335,11 +338,12 @@ func TestPublishSameCommitSameDigest(t *testing.T) {
 	var digests [][]string
 	for i := range 2 {
 		src := fixtureCopy(t)
+		cache := "--maven-cache=e2e-same-digest"
 		if i == 1 {
 			os.WriteFile(filepath.Join(src, "NOTES.txt"), []byte("rebuilt\n"), 0o644)
+			cache = fmt.Sprintf("--maven-cache=e2e-fresh-%d", time.Now().UnixNano())
 		}
-		out := daggerCall(t, append(h.publishArgs(src, commitOf('d'), dateAt(30),
-			fmt.Sprintf("--maven-cache=e2e-fresh-%d", time.Now().UnixNano())), "--dry-run")...).mustSucceed(t)
+		out := daggerCall(t, append(h.publishArgs(src, commitOf('d'), dateAt(30), cache), "--dry-run")...).mustSucceed(t)
 		var ds []string
 		for _, m := range wouldPushRE.FindAllStringSubmatch(out, -1) {
 			ds = append(ds, m[1])
