@@ -83,6 +83,9 @@ cat >"$NIGHTLY_STATE/env" <<ENV
 export _EXPERIMENTAL_DAGGER_RUNNER_HOST=unix://$NIGHTLY_STATE/engine.sock
 export _EXPERIMENTAL_DAGGER_CLI_BIN=$DAGGER_BIN/dagger
 export DAGGER_NO_NAG=1 DO_NOT_TRACK=1 DAGGER_NO_UPDATE_CHECK=1
+# The clients (a suite starts ~150 dagger CLIs) collect garbage less often: a publish call's CLI
+# took 1.2 → 0.9 CPU-s at GOGC=400 (28 → 4 collections), for ~70 MB more memory.
+export GOGC=400
 export PATH=$DAGGER_BIN:\$PATH
 export NIGHTLY_TESTBED_MIRROR=$mirror
 export NIGHTLY_TESTBED_HUB=127.0.0.1:$TB_HUB_PORT
