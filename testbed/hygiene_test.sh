@@ -584,6 +584,23 @@ case_second_checkout() {
 
 # ---------------------------------------------------------------------------------------------
 
+# The engine's settings are checked before anything is built or started, each bad one named.
+case_settings() {
+  echo "settings: engine settings are checked and named"
+  # shellcheck disable=SC2317 # called from check_sh's expressions
+  settings_err() { # settings_err VAR=VALUE...: what engine_settings_ok prints (lib.sh's defaults otherwise)
+    (for kv in "$@"; do export "${kv?}"; done; engine_settings_ok) 2>&1 || true
+  }
+  check_sh "the defaults pass" '[ -z "$(settings_err NIGHTLY_ENGINE_CACHE_MAX=30GB)" ]'
+  check_sh "pprof on loopback passes" '[ -z "$(settings_err NIGHTLY_ENGINE_DEBUG_ADDR=127.0.0.1:6061)" ]'
+  check_sh "GOGC off passes" '[ -z "$(settings_err NIGHTLY_ENGINE_GOGC=off)" ]'
+  check_sh "a bad cache cap is named" '[[ "$(settings_err NIGHTLY_ENGINE_CACHE_MAX=lots)" == *NIGHTLY_ENGINE_CACHE_MAX* ]]'
+  check_sh "a bad GOGC is named" '[[ "$(settings_err NIGHTLY_ENGINE_GOGC=-1)" == *NIGHTLY_ENGINE_GOGC=-1* ]]'
+  check_sh "a GOMEMLIMIT Go would not read is named" '[[ "$(settings_err NIGHTLY_ENGINE_GOMEMLIMIT=8G)" == *NIGHTLY_ENGINE_GOMEMLIMIT=8G:* ]]'
+  check_sh "pprof on every address is refused" '[[ "$(settings_err NIGHTLY_ENGINE_DEBUG_ADDR=0.0.0.0:6061)" == *"loopback only"* ]]'
+  check_sh "a port with junk is refused" '[[ "$(settings_err NIGHTLY_ENGINE_DEBUG_ADDR=127.0.0.1:6061x)" == *NIGHTLY_ENGINE_DEBUG_ADDR* ]]'
+}
+
 case_net() {
   local c
   for c in ours_only foreign_appear shared_before ip_forward_rule foreign_engine; do
@@ -598,7 +615,7 @@ if [[ ${1:-} == __netns_* ]]; then
 fi
 
 cases=("$@")
-[ ${#cases[@]} -gt 0 ] || cases=(net identity our_procs guard second_checkout)
+[ ${#cases[@]} -gt 0 ] || cases=(settings net identity our_procs guard second_checkout)
 start=$(date +%s)
 for c in "${cases[@]}"; do "case_$c"; done
 if [ $FAILS -gt 0 ]; then

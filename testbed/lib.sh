@@ -97,8 +97,6 @@ engine_settings_ok() {
     die "NIGHTLY_ENGINE_GOGC=$NIGHTLY_ENGINE_GOGC: want a percentage (e.g. 400) or off"
   [[ "$NIGHTLY_ENGINE_GOMEMLIMIT" =~ ^[0-9]+(B|KiB|MiB|GiB|TiB)?$ ]] ||
     die "NIGHTLY_ENGINE_GOMEMLIMIT=$NIGHTLY_ENGINE_GOMEMLIMIT: want a size as Go reads it (e.g. 8GiB)"
-  case "${NIGHTLY_ENGINE_DEBUG_ADDR:-}" in
-    "" | 127.0.0.1:[0-9]*) ;;
-    *) die "NIGHTLY_ENGINE_DEBUG_ADDR=$NIGHTLY_ENGINE_DEBUG_ADDR: want 127.0.0.1:PORT (the engine's pprof listens on loopback only)" ;;
-  esac
+  [[ "${NIGHTLY_ENGINE_DEBUG_ADDR:-}" =~ ^(127\.0\.0\.1:[0-9]{1,5})?$ ]] ||
+    die "NIGHTLY_ENGINE_DEBUG_ADDR=$NIGHTLY_ENGINE_DEBUG_ADDR: want 127.0.0.1:PORT (the engine's pprof listens on loopback only)"
 }
