@@ -68,8 +68,9 @@ func engineFlake(stderr string) string {
 }
 
 // engineFlakeRetries is how many times a call that met the flake is run again. Each retry waits a
-// random 2–10 s first: the flake meets two calls that run together, and a retry at the same moment
-// as the other test's retry met it again (CI, stop 15: both lint-real-world tests, twice).
+// random 2–10 s first: the flake meets calls that run together, and two immediate retries, side
+// by side, failed again (CI, stop 15: both lint-real-world tests; the second cause was cut from
+// CI's log).
 const engineFlakeRetries = 2
 
 // retryOnEngineFlake runs call and, while its output shows the engine's host-folder flake, runs it
