@@ -12,8 +12,6 @@ source "$TB_ROOT/testbed/hygiene.sh"
 S=$NIGHTLY_STATE
 # The cache's cap (below); every setting is checked before anything is started or written.
 cap=$(disk_bytes NIGHTLY_ENGINE_CACHE_MAX "$NIGHTLY_ENGINE_CACHE_MAX")
-# NIGHTLY_ENGINE_DEBUG_ADDR (optional, loopback only): the engine serves Go's pprof there, to see
-# where its CPU goes (`go tool pprof http://ADDR/debug/pprof/profile?seconds=120`).
 engine_settings_ok
 # The engine's DNS (dnsmasq, started by the dnsname CNI plugin) binds port 53 on every address, so
 # two engines cannot run on one host: say which one is in the way instead of failing obscurely.
@@ -63,10 +61,10 @@ start_engine() {
   cat >"$ov/etc/upper/dagger/engine.json" <<JSON
 {"registries": {"docker.io": {"mirrors": ["127.0.0.1:$TB_MIRROR_PORT"]}}, "gc": $1}
 JSON
-  # The inner script expands its variables itself, inside the new namespace.
-  # shellcheck disable=SC2016
   # The engine's Go GC: at Go's default (GOGC=100) it took a third of the engine's CPU in a warm
   # suite (pprof, README Measurements), with a ~1.7 GB heap; fewer collections trade memory for it.
+  # The inner script expands its variables itself, inside the new namespace.
+  # shellcheck disable=SC2016
   GOGC=$NIGHTLY_ENGINE_GOGC GOMEMLIMIT=$NIGHTLY_ENGINE_GOMEMLIMIT \
   setsid unshare --mount --propagation private -- bash -euc '
     for d in usr etc run; do

@@ -20,6 +20,8 @@ NIGHTLY_ENGINE_CACHE_MAX=${NIGHTLY_ENGINE_CACHE_MAX:-30GB}
 # The engine's Go GC (engine.sh, start_engine, says why not Go's default GOGC=100).
 NIGHTLY_ENGINE_GOGC=${NIGHTLY_ENGINE_GOGC:-400}
 NIGHTLY_ENGINE_GOMEMLIMIT=${NIGHTLY_ENGINE_GOMEMLIMIT:-8GiB}
+# NIGHTLY_ENGINE_DEBUG_ADDR (optional, 127.0.0.1:PORT only): the engine serves Go's pprof there,
+# to see where its CPU goes (`go tool pprof http://ADDR/debug/pprof/profile?seconds=120`).
 # Loopback ports: the docker.io mirror (public image names), the authenticated "Docker Hub"
 # stand-in, and the Maven repository server. Avoid 5000/8080, often taken.
 TB_MIRROR_PORT=${TB_MIRROR_PORT:-47500}
