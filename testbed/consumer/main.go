@@ -14,7 +14,9 @@ import (
 type Consumer struct{}
 
 // Run nightly's version, its test check and a dry run of the whole nightly on a product, through
-// the generated client, and summarize what came back (typed fields, the report's files)
+// the generated client, and summarize what came back (typed fields, the report's files). Never
+// cached, as nightly's run is not: a summary of a red run must not be handed back by the next call
+// +cache="never"
 func (m *Consumer) Verdict(ctx context.Context,
 	// The product's source tree (the folder of its parent pom.xml)
 	source *dagger.Directory,

@@ -159,6 +159,20 @@ func fixtureCopy(t *testing.T, overlays ...string) string {
 	return dst
 }
 
+// fixtureCopyOfItsOwn is fixtureCopy plus a file naming the test: content no other test has, the
+// same from run to run (so a warm suite still finds the test's own results in the engine's
+// cache). It is for the consumer module's test: there the engine's host-folder flake
+// (engineFlake) hit from inside the module, where the engine loads the folder a second time, while
+// other tests ran on copies of equal content (README, Measurements).
+func fixtureCopyOfItsOwn(t *testing.T, overlays ...string) string {
+	t.Helper()
+	dst := fixtureCopy(t, overlays...)
+	if err := os.WriteFile(filepath.Join(dst, "E2E-OWNER.txt"), []byte(t.Name()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
 func TestMavenTestGreenFixtureCounts(t *testing.T) {
 	needTestbed(t)
 	t.Parallel()
