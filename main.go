@@ -214,9 +214,15 @@ type TestResult struct {
 	Reports *dagger.Directory
 	// The whole Maven log
 	Output string
+	// True when the engine's cache held a red run for the same inputs and the tests were run again
+	// (a red run is never reused, so a flaky test gets a real second run)
+	RanAgain bool
 }
 
-// Run `mvn clean test` and return its result and JUnit reports, even when tests fail
+// Run `mvn clean test` and return its result and JUnit reports, even when tests fail. Cached within
+// one call only: a red run is never reused, so each call after a red one runs the tests again
+// (export the reports and read the fields in one call, as `run … files export` does)
+// +cache="session"
 func (m *Nightly) TestReport(ctx context.Context) (*TestResult, error) {
 	run, err := m.maven().Test(ctx)
 	if err != nil {
@@ -225,7 +231,7 @@ func (m *Nightly) TestReport(ctx context.Context) (*TestResult, error) {
 	r := &TestResult{
 		Passed: run.Passed(), Tests: run.Summary.Tests, Failures: run.Summary.Failures,
 		Errors: run.Summary.Errors, Skipped: run.Summary.Skipped, ExitCode: run.ExitCode, Downloaded: run.Downloaded,
-		Reports: run.Reports, Output: run.Output,
+		Reports: run.Reports, Output: run.Output, RanAgain: run.RanAgain,
 	}
 	for _, f := range run.Summary.Failed {
 		r.FailedTests = append(r.FailedTests, f.String())

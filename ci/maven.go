@@ -79,6 +79,11 @@ type TestRun struct {
 	// Reports holds every module's target/surefire-reports, paths kept (JUnit XML for CI).
 	Reports *dagger.Directory
 	Output  string
+	// RanAgain is true when the engine's cache held a red run for the same inputs and the tests
+	// were run again rather than reusing it.
+	RanAgain bool
+	// started is when the command began (Unix seconds, as the container's shell wrote it).
+	started string
 }
 
 // Passed is true when Maven succeeded and no test failed.
@@ -102,13 +107,33 @@ func (r *TestRun) Err() error {
 }
 
 // Test runs `mvn clean test` and reads the surefire reports. A red run is a result, not an error:
-// the error return is for runs that could not happen (no image, no source).
+// the error return is for runs that could not happen (no image, no source). A red run the engine
+// hands back from its cache (an earlier call's, same inputs) is not reused: the tests run again,
+// so re-running a nightly that met a flaky test really re-runs it (plan.RedRunFromCache).
 func (m Maven) Test(ctx context.Context) (*TestRun, error) {
-	// Batch mode without --no-transfer-progress: one line a download, so a warm cache shows none.
-	ctr, code, out, err := runLogged(ctx, m.container(), m.command("clean", "test"), "mvn clean test in image "+m.Image)
+	callStart := time.Now()
+	run, err := m.test(ctx, m.container())
+	if err != nil || !plan.RedRunFromCache(run.Passed(), run.started, callStart) {
+		return run, err
+	}
+	run, err = m.test(ctx, m.container().WithEnvVariable("NIGHTLY_RED_RERUN", fmt.Sprint(callStart.UnixNano())))
 	if err != nil {
 		return nil, err
 	}
+	run.RanAgain = true
+	return run, nil
+}
+
+func (m Maven) test(ctx context.Context, ctr *dagger.Container) (*TestRun, error) {
+	// Batch mode without --no-transfer-progress: one line a download, so a warm cache shows none.
+	// The shell stamps when the command began (next to the log, in no layer); Maven runs even if
+	// the image has no date.
+	args := append([]string{"sh", "-c", `date +%s >` + logDir + `/started 2>/dev/null; exec "$@"`, "sh"}, m.command("clean", "test")...)
+	ctr, code, out, logs, err := runLoggedWithLogDir(ctx, ctr, args, "mvn clean test in image "+m.Image)
+	if err != nil {
+		return nil, err
+	}
+	started, _ := logs.File("started").Contents(ctx)
 	reports := dag.Directory().WithDirectory("/", ctr.Directory(srcDir), dagger.DirectoryWithDirectoryOpts{
 		Include: []string{"**/target/surefire-reports/**"},
 	})
@@ -120,7 +145,7 @@ func (m Maven) Test(ctx context.Context) (*TestRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &TestRun{Summary: sum, ExitCode: code, Reports: reports, Output: out, Downloaded: plan.CountDownloads(out)}, nil
+	return &TestRun{Summary: sum, ExitCode: code, Reports: reports, Output: out, Downloaded: plan.CountDownloads(out), started: started}, nil
 }
 
 // DeployOpts says where and how `mvn clean deploy` publishes.
@@ -317,6 +342,13 @@ func secretForms(ctx context.Context, o DeployOpts) ([]string, error) {
 // the exit code and the combined log. The log is written to a mount, so it is in no layer of the
 // container returned. what names the run in errors.
 func runLogged(ctx context.Context, ctr *dagger.Container, args []string, what string) (*dagger.Container, int, string, error) {
+	ctr, code, out, _, err := runLoggedWithLogDir(ctx, ctr, args, what)
+	return ctr, code, out, err
+}
+
+// runLoggedWithLogDir is runLogged that also returns the log's folder: what the command wrote
+// next to its log.
+func runLoggedWithLogDir(ctx context.Context, ctr *dagger.Container, args []string, what string) (*dagger.Container, int, string, *dagger.Directory, error) {
 	return runLog(ctx, ctr, args, what, dagger.ContainerWithExecOpts{
 		RedirectStdout: logDir + "/run.log",
 		RedirectStderr: logDir + "/run.log",
@@ -327,24 +359,26 @@ func runLogged(ctx context.Context, ctr *dagger.Container, args []string, what s
 // environment): the shell in the container writes the output to the log, so it never reaches
 // Dagger's progress output, whose scrubbing misses secrets with spaces or a stripped newline.
 func runHidden(ctx context.Context, ctr *dagger.Container, args []string, what string) (*dagger.Container, int, string, error) {
-	return runLog(ctx, ctr, append([]string{"sh", "-c", `exec "$@" >` + logDir + `/run.log 2>&1`, "sh"}, args...), what,
+	ctr, code, out, _, err := runLog(ctx, ctr, append([]string{"sh", "-c", `exec "$@" >` + logDir + `/run.log 2>&1`, "sh"}, args...), what,
 		dagger.ContainerWithExecOpts{})
+	return ctr, code, out, err
 }
 
-func runLog(ctx context.Context, ctr *dagger.Container, args []string, what string, opts dagger.ContainerWithExecOpts) (*dagger.Container, int, string, error) {
+func runLog(ctx context.Context, ctr *dagger.Container, args []string, what string, opts dagger.ContainerWithExecOpts) (*dagger.Container, int, string, *dagger.Directory, error) {
 	opts.Expect = dagger.ReturnTypeAny
 	ctr = ctr.
 		WithMountedDirectory(logDir, dag.Directory()).
 		WithExec(args, opts)
 	code, err := ctr.ExitCode(ctx)
 	if err != nil {
-		return nil, 0, "", fmt.Errorf("running %s: %v", what, err)
+		return nil, 0, "", nil, fmt.Errorf("running %s: %v", what, err)
 	}
-	out, err := ctr.Directory(logDir).File("run.log").Contents(ctx)
+	logs := ctr.Directory(logDir)
+	out, err := logs.File("run.log").Contents(ctx)
 	if err != nil {
-		return nil, 0, "", fmt.Errorf("reading the log of %s: %v", what, err)
+		return nil, 0, "", nil, fmt.Errorf("reading the log of %s: %v", what, err)
 	}
-	return ctr.WithoutMount(logDir), code, out, nil
+	return ctr.WithoutMount(logDir), code, out, logs, nil
 }
 
 // Version resolves the product version (the root module's) as Maven does: the root pom.xml,

@@ -28,7 +28,8 @@ const (
 // testsSection is mvn clean test's result in the report.
 func testsSection(run *TestRun) *plan.TestsSection {
 	s := &plan.TestsSection{Passed: run.Passed(), Tests: run.Summary.Tests, Failures: run.Summary.Failures,
-		Errors: run.Summary.Errors, Skipped: run.Summary.Skipped, ExitCode: run.ExitCode, JUnitDir: junitDir}
+		Errors: run.Summary.Errors, Skipped: run.Summary.Skipped, ExitCode: run.ExitCode, JUnitDir: junitDir,
+		RanAgain: run.RanAgain}
 	for _, f := range run.Summary.Failed {
 		s.Failed = append(s.Failed, plan.FailedTestEntry{Class: f.Class, Name: f.Name, Kind: f.Kind, Message: f.Message})
 	}

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 const greenReport = `<?xml version="1.0" encoding="UTF-8"?>
@@ -330,5 +331,27 @@ func TestCountDownloads(t *testing.T) {
 	}
 	if got := CountDownloads("[INFO] BUILD SUCCESS"); got != 0 {
 		t.Errorf("CountDownloads(warm) = %d, want 0", got)
+	}
+}
+
+func TestRedRunFromCache(t *testing.T) {
+	call := time.Unix(1_800_000_000, 500_000_000)
+	for _, c := range []struct {
+		name    string
+		passed  bool
+		started string
+		want    bool
+	}{
+		{"red, began before the call (an earlier call's result)", false, "1799999000\n", true},
+		{"red, began a second before the call", false, "1799999999", true},
+		{"red, began in the call's second", false, "1800000000\n", false},
+		{"red, began after the call", false, "1800000003", false},
+		{"green from an earlier call is reused", true, "1700000000", false},
+		{"red, no stamp (an image without date)", false, "", false},
+		{"red, garbage stamp", false, "%s", false},
+	} {
+		if got := RedRunFromCache(c.passed, c.started, call); got != c.want {
+			t.Errorf("%s: RedRunFromCache(%v, %q) = %v, want %v", c.name, c.passed, c.started, got, c.want)
+		}
 	}
 }

@@ -104,6 +104,8 @@ type TestsSection struct {
 	Failed []FailedTestEntry `json:"failed,omitempty"`
 	// JUnitDir is where the surefire XML reports are in the report's files.
 	JUnitDir string `json:"junitDir,omitempty"`
+	// RanAgain: the engine's cache held a red run for the same inputs, and the tests ran again.
+	RanAgain bool `json:"ranAgain,omitempty"`
 }
 
 // FailedTestEntry is one failing test: Kind is failure (an assertion) or error (an exception).
@@ -453,6 +455,9 @@ func (r *Report) mdTests(b *strings.Builder) {
 		fmt.Fprintf(b, " (JUnit XML in `%s`)", t.JUnitDir)
 	}
 	b.WriteString("\n\n")
+	if t.RanAgain {
+		b.WriteString("The engine's cache held a red run of these sources; it was not reused: the tests ran again.\n\n")
+	}
 	if len(t.Failed) > 0 {
 		b.WriteString("| test | kind | message |\n| --- | --- | --- |\n")
 		for _, f := range t.Failed {

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"os"
@@ -326,5 +327,28 @@ func TestMarkdownEscapesTheHeadline(t *testing.T) {
 	md := r.Markdown()
 	if !strings.Contains(md, `pom.xml: &lt;version> of \*module\* \[x\]\_y`) {
 		t.Errorf("headline not escaped:\n%s", md)
+	}
+}
+
+// A red test run the engine's cache held is not reused: the report says the tests ran again.
+func TestReportSaysARedRunRanAgain(t *testing.T) {
+	r := NewReport(commit, false, start)
+	r.Tests = &TestsSection{Tests: 5, Failures: 1, ExitCode: 1, RanAgain: true,
+		Failed: []FailedTestEntry{{Class: "io.x.VersionTest", Name: "released", Kind: "failure", Message: "boom"}}}
+	r.Fail(StageTest, time.Second, errors.New("mvn clean test failed"))
+	r.Close(time.Second)
+	if md := r.Markdown(); !strings.Contains(md, "it was not reused: the tests ran again") {
+		t.Errorf("Markdown() does not say the tests ran again:\n%s", md)
+	}
+	raw, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), `"ranAgain":true`) {
+		t.Errorf("JSON lacks ranAgain: %s", raw)
+	}
+	r.Tests.RanAgain = false
+	if raw, _ := json.Marshal(r); strings.Contains(string(raw), "ranAgain") {
+		t.Errorf("JSON of a run that did not run again names ranAgain: %s", raw)
 	}
 }
