@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"dagger/nightly/ci/plan"
 	"dagger/nightly/internal/dagger"
 )
@@ -438,16 +440,33 @@ func readGlob(ctx context.Context, dir *dagger.Directory, pattern string) (map[s
 	if err != nil {
 		return nil, fmt.Errorf("listing %s: %v", pattern, err)
 	}
+	// One engine round trip a file: a product with hundreds of test classes has hundreds of
+	// reports, so they are read a few at a time rather than one after the other.
+	contents := make([]string, len(paths))
+	var g errgroup.Group
+	g.SetLimit(readGlobConcurrency)
+	for i, p := range paths {
+		g.Go(func() error {
+			s, err := dir.File(p).Contents(ctx)
+			if err != nil {
+				return fmt.Errorf("reading %s: %v", p, err)
+			}
+			contents[i] = s
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
 	files := make(map[string][]byte, len(paths))
-	for _, p := range paths {
-		s, err := dir.File(p).Contents(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("reading %s: %v", p, err)
-		}
-		files[p] = []byte(s)
+	for i, p := range paths {
+		files[p] = []byte(contents[i])
 	}
 	return files, nil
 }
+
+// readGlobConcurrency is how many files readGlob reads at once.
+const readGlobConcurrency = 8
 
 // execErr is an error from evaluating a container: for a step that failed (a tool's build, say),
 // Dagger's message is only "exit code: N", so its command and the tail of its output follow.
