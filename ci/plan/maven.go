@@ -412,3 +412,28 @@ func RedRunFromCache(passed bool, started string, callStart time.Time) bool {
 	}
 	return sec < callStart.Unix()
 }
+
+// ReportBundleScript is the shell script that writes every surefire XML report under the current
+// folder to its standard output as one bundle, each file as its path (without "./"), a NUL, its
+// content, a NUL: a product with thousands of test classes is then read in one engine round trip
+// instead of one a file. XML holds no NUL, and find passes any file name as is.
+const ReportBundleScript = `find . -type f -name 'TEST-*.xml' -exec sh -c 'for f; do printf "%s\0" "${f#./}"; cat "$f" || exit 1; printf "\0"; done' sh {} +`
+
+// SplitReportBundle reads what ReportBundleScript wrote back into files keyed by path.
+func SplitReportBundle(bundle string) (map[string][]byte, error) {
+	files := map[string][]byte{}
+	if bundle == "" {
+		return files, nil
+	}
+	parts := strings.Split(bundle, "\x00")
+	if len(parts)%2 != 1 || parts[len(parts)-1] != "" {
+		return nil, fmt.Errorf("the bundle of test reports is cut short (%d NUL-separated parts)", len(parts)-1)
+	}
+	for i := 0; i+1 < len(parts); i += 2 {
+		if parts[i] == "" {
+			return nil, fmt.Errorf("the bundle of test reports has a file without a name (part %d)", i+1)
+		}
+		files[parts[i]] = []byte(parts[i+1])
+	}
+	return files, nil
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -353,5 +354,80 @@ func TestRedRunFromCache(t *testing.T) {
 		if got := RedRunFromCache(c.passed, c.started, call); got != c.want {
 			t.Errorf("%s: RedRunFromCache(%v, %q) = %v, want %v", c.name, c.passed, c.started, got, c.want)
 		}
+	}
+}
+
+func TestSplitReportBundle(t *testing.T) {
+	for _, c := range []struct {
+		name, bundle string
+		want         map[string]string
+		err          string
+	}{
+		{"none", "", map[string]string{}, ""},
+		{"two", "a/TEST-x.xml\x00<x/>\x00b c/TEST-y.xml\x00<y>\n</y>\x00", map[string]string{"a/TEST-x.xml": "<x/>", "b c/TEST-y.xml": "<y>\n</y>"}, ""},
+		{"an empty report", "a/TEST-x.xml\x00\x00", map[string]string{"a/TEST-x.xml": ""}, ""},
+		{"cut after a name", "a/TEST-x.xml\x00<x/>", nil, "cut short"},
+		{"cut after the content", "a/TEST-x.xml\x00<x/>\x00b/TEST-y.xml\x00", nil, "cut short"},
+		{"no name", "\x00<x/>\x00", nil, "without a name"},
+	} {
+		got, err := SplitReportBundle(c.bundle)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%s: error %v, want one with %q", c.name, err, c.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if len(got) != len(c.want) {
+			t.Errorf("%s: %d files, want %d: %q", c.name, len(got), len(c.want), got)
+		}
+		for p, w := range c.want {
+			if string(got[p]) != w {
+				t.Errorf("%s: %s = %q, want %q", c.name, p, got[p], w)
+			}
+		}
+	}
+}
+
+// The script, run by a real shell on real files (names with spaces and newlines), gives back
+// exactly the files it found.
+func TestReportBundleScriptRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	want := map[string]string{
+		"api/target/surefire-reports/TEST-a.xml":          "<testsuite name=\"a\"/>\n",
+		"web ui/target/surefire-reports/TEST-b c.xml":     "<testsuite/>",
+		"odd\nname/target/surefire-reports/TEST-c.xml":    "",
+		"api/target/surefire-reports/a.txt":               "not a report",
+		"api/target/surefire-reports/TEST-d.xml.orig/x.y": "a folder named like a report",
+	}
+	for p, body := range want {
+		full := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("sh", "-c", ReportBundleScript)
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := SplitReportBundle(string(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"api/target/surefire-reports/TEST-a.xml", "web ui/target/surefire-reports/TEST-b c.xml", "odd\nname/target/surefire-reports/TEST-c.xml"} {
+		if string(got[p]) != want[p] {
+			t.Errorf("%q = %q, want %q", p, got[p], want[p])
+		}
+	}
+	if len(got) != 3 {
+		t.Errorf("got %d files, want the 3 reports: %q", len(got), got)
 	}
 }
