@@ -140,3 +140,29 @@ func changedModule(b *testing.B, file string, fixtures ...string) string {
 	}
 	return mod
 }
+
+// BenchmarkTestReportOf300TestClasses: a warm `test-report tests` (the Maven run cached) of the
+// product with 300 more test classes, so 301 surefire XML reports in one module. What is left
+// when nothing runs is reading the reports: one bundle a call, not one engine call a file.
+func BenchmarkTestReportOf300TestClasses(b *testing.B) {
+	if os.Getenv("_EXPERIMENTAL_DAGGER_RUNNER_HOST") == "" {
+		b.Skip("needs the test bed: make bench")
+	}
+	src := freshSource(b)
+	dir := filepath.Join(src, "management-api", "src", "test", "java", "io", "nightly", "fixture", "api")
+	for i := 1; i <= 300; i++ {
+		body := fmt.Sprintf("package io.nightly.fixture.api;\n\nimport static org.junit.Assert.assertEquals;\n\nimport org.junit.Test;\n\n"+
+			"public class Generated%dTest {\n    @Test\n    public void portIsParsed() {\n        assertEquals(9000, ManagementApi.port(\"9000\"));\n    }\n}\n", i)
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("Generated%dTest.java", i)), []byte(body), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	args := []string{"call", "-m", repoRoot(b), "--source=" + src, "--maven-cache=nightly-bench-many", "test-report", "tests"}
+	if got := strings.TrimSpace(dagger(b, args...)); got != "304" { // untimed: the Maven run itself
+		b.Fatalf("test-report tests = %q, want 304", got)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		dagger(b, args...)
+	}
+}
