@@ -435,7 +435,8 @@ func backoff(attempt int) time.Duration {
 
 // readReports reads every surefire XML report under dir in one engine round trip (a shell in the
 // Maven image bundles them, plan.ReportBundleScript): one call a file cost ~15 ms of the engine's
-// CPU each, seconds for a product with hundreds of test classes.
+// CPU each, seconds for a product with hundreds of test classes. An image that cannot bundle (no
+// find, say) gets the reports read one call a file.
 func (m Maven) readReports(ctx context.Context, dir *dagger.Directory) (map[string][]byte, error) {
 	const bundle = "/tmp/nightly-reports.bundle"
 	out, err := dag.Container().From(m.Image).
@@ -443,10 +444,29 @@ func (m Maven) readReports(ctx context.Context, dir *dagger.Directory) (map[stri
 		WithWorkdir("/reports").
 		WithExec([]string{"sh", "-c", plan.ReportBundleScript}, dagger.ContainerWithExecOpts{RedirectStdout: bundle}).
 		File(bundle).Contents(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("reading the surefire reports in image %q: %s", m.Image, execErr(err))
+	if err == nil {
+		if files, err := plan.SplitReportBundle(out); err == nil {
+			return files, nil
+		}
 	}
-	return plan.SplitReportBundle(out)
+	return readEach(ctx, dir, "**/TEST-*.xml")
+}
+
+// readEach reads the files of dir that match pattern, one engine call a file.
+func readEach(ctx context.Context, dir *dagger.Directory, pattern string) (map[string][]byte, error) {
+	paths, err := dir.Glob(ctx, pattern)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %v", pattern, err)
+	}
+	files := make(map[string][]byte, len(paths))
+	for _, p := range paths {
+		s, err := dir.File(p).Contents(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %v", p, err)
+		}
+		files[p] = []byte(s)
+	}
+	return files, nil
 }
 
 // execErr is an error from evaluating a container: for a step that failed (a tool's build, say),
