@@ -221,6 +221,23 @@ func TestMavenTestRedFixtureFailsAndKeepsReports(t *testing.T) {
 	}
 }
 
+// A Maven image without find, where the surefire reports cannot be bundled into one round trip,
+// still gets every report, read one engine call a file. The image is the bed's Maven image less
+// find, published to the test bed's mirror under a docker.io name of its own.
+func TestTestReportWithAMavenImageWithoutFindReadsEachReport(t *testing.T) {
+	needTestbed(t)
+	t.Parallel()
+	const name = "library/maven-nofind:e2e"
+	daggerIn(t, repoRoot(t), "core", "container", "from", "--address=maven:3.9.9-eclipse-temurin-17",
+		"with-exec", "--args=rm,/usr/bin/find", "publish", "--address="+os.Getenv("NIGHTLY_TESTBED_MIRROR")+"/"+name).mustSucceed(t)
+	r := daggerCall(t, "--maven-image=maven-nofind:e2e", ownCache(t), "test-report", "tests")
+	if got := strings.TrimSpace(r.mustSucceed(t)); got != "4" {
+		t.Errorf("test-report tests with an image without find = %q, want 4", got)
+	}
+	// The bundle was tried and failed for want of find: the reports came the other way.
+	mustContain(t, "the call's progress", r.stderr, "find: not found")
+}
+
 // A deploy lands the timestamped SNAPSHOT jar and POM with checksums and both metadata files; a
 // second deploy gets the next build number; the password (with spaces, given through a file that
 // ends in a newline) appears in no output and in no file of the container the deploy ran in.
