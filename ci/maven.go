@@ -82,8 +82,9 @@ type TestRun struct {
 	// RanAgain is true when the engine's cache held a red run for the same inputs and the tests
 	// were run again rather than reusing it.
 	RanAgain bool
-	// started is when the command began (Unix seconds, as the container's shell wrote it).
-	started string
+	// logs is the run's log folder; its file "started" says when the command began (Unix
+	// seconds, as the container's shell wrote it).
+	logs *dagger.Directory
 }
 
 // Passed is true when Maven succeeded and no test failed.
@@ -113,8 +114,13 @@ func (r *TestRun) Err() error {
 func (m Maven) Test(ctx context.Context) (*TestRun, error) {
 	callStart := time.Now()
 	run, err := m.test(ctx, m.container())
-	if err != nil || !plan.RedRunFromCache(run.Passed(), run.started, callStart) {
+	if err != nil || run.Passed() {
 		return run, err
+	}
+	// Only a red run's stamp is read: a green one is reused whenever it ran.
+	started, _ := run.logs.File("started").Contents(ctx)
+	if !plan.RedRunFromCache(false, started, callStart) {
+		return run, nil
 	}
 	run, err = m.test(ctx, m.container().WithEnvVariable("NIGHTLY_RED_RERUN", fmt.Sprint(callStart.UnixNano())))
 	if err != nil {
@@ -133,7 +139,6 @@ func (m Maven) test(ctx context.Context, ctr *dagger.Container) (*TestRun, error
 	if err != nil {
 		return nil, err
 	}
-	started, _ := logs.File("started").Contents(ctx)
 	reports := dag.Directory().WithDirectory("/", ctr.Directory(srcDir), dagger.DirectoryWithDirectoryOpts{
 		Include: []string{"**/target/surefire-reports/**"},
 	})
@@ -145,7 +150,7 @@ func (m Maven) test(ctx context.Context, ctr *dagger.Container) (*TestRun, error
 	if err != nil {
 		return nil, err
 	}
-	return &TestRun{Summary: sum, ExitCode: code, Reports: reports, Output: out, Downloaded: plan.CountDownloads(out), started: started}, nil
+	return &TestRun{Summary: sum, ExitCode: code, Reports: reports, Output: out, Downloaded: plan.CountDownloads(out), logs: logs}, nil
 }
 
 // DeployOpts says where and how `mvn clean deploy` publishes.
