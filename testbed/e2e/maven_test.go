@@ -161,9 +161,10 @@ func fixtureCopy(t *testing.T, overlays ...string) string {
 
 // fixtureCopyOfItsOwn is fixtureCopy plus a file naming the test: content no other test has, the
 // same from run to run (so a warm suite still finds the test's own results in the engine's
-// cache). It is for the consumer module's test: there the engine's host-folder flake
-// (engineFlake) hit from inside the module, where the engine loads the folder a second time, while
-// other tests ran on copies of equal content (README, Measurements).
+// cache). It is for tests where the engine's host-folder flake (engineFlake) hit from inside the
+// module, where the engine loads the folder a second time through another test's path of equal
+// content, on every retry (the consumer module's; the README's examples, whose error named the
+// inputs folder while their own copy lay elsewhere). README, Measurements.
 func fixtureCopyOfItsOwn(t *testing.T, overlays ...string) string {
 	t.Helper()
 	dst := fixtureCopy(t, overlays...)
