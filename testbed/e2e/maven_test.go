@@ -156,6 +156,10 @@ func fixtureCopy(t *testing.T, overlays ...string) string {
 			t.Fatalf("copying fixture %s: %v\n%s", src, err, out)
 		}
 	}
+	// Content of its own, the same from run to run (fixtureCopyOfItsOwn says why).
+	if err := os.WriteFile(filepath.Join(dst, "E2E-OWNER.txt"), []byte(t.Name()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	return dst
 }
 
