@@ -156,22 +156,12 @@ func fixtureCopy(t *testing.T, overlays ...string) string {
 			t.Fatalf("copying fixture %s: %v\n%s", src, err, out)
 		}
 	}
-	// Content of its own, the same from run to run (fixtureCopyOfItsOwn says why).
-	if err := os.WriteFile(filepath.Join(dst, "E2E-OWNER.txt"), []byte(t.Name()+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dst
-}
-
-// fixtureCopyOfItsOwn is fixtureCopy plus a file naming the test: content no other test has, the
-// same from run to run (so a warm suite still finds the test's own results in the engine's
-// cache). It is for tests where the engine's host-folder flake (engineFlake) hit from inside the
-// module, where the engine loads the folder a second time through another test's path of equal
-// content, on every retry (the consumer module's; the README's examples, whose error named the
-// inputs folder while their own copy lay elsewhere). README, Measurements.
-func fixtureCopyOfItsOwn(t *testing.T, overlays ...string) string {
-	t.Helper()
-	dst := fixtureCopy(t, overlays...)
+	// A file naming the test: content no other test's copy has, the same from run to run (so a
+	// warm suite still finds the test's own results in the engine's cache). The engine's
+	// host-folder flake (engineFlake) hit calls from inside the module, where the engine loaded
+	// the folder a second time through another test's path of equal content, on every retry
+	// (the consumer module's test, the README's examples, the lint-real-world test). README,
+	// Measurements.
 	if err := os.WriteFile(filepath.Join(dst, "E2E-OWNER.txt"), []byte(t.Name()+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

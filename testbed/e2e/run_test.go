@@ -404,7 +404,7 @@ func TestRunFromAnotherModuleThroughTheGeneratedClient(t *testing.T) {
 	needTestbed(t)
 	t.Parallel()
 	r := daggerIn(t, repoRoot(t), "call", "--progress=plain", "-m", filepath.Join(repoRoot(t), "testbed", "consumer"),
-		"verdict", "--source="+fixtureCopyOfItsOwn(t), "--commit="+strings.Repeat("d", 40), "--maven-cache="+strings.TrimPrefix(ownCache(t), "--maven-cache="))
+		"verdict", "--source="+fixtureCopy(t), "--commit="+strings.Repeat("d", 40), "--maven-cache="+strings.TrimPrefix(ownCache(t), "--maven-cache="))
 	out := r.mustSucceed(t)
 	mustContain(t, "consumer verdict", out, "nightly-tag: 3.0.0-nightly\n", "tests: Tests run: 4, Failures: 0",
 		"passed: true\n", "stages: test=passed maven-deploy=passed contexts=passed lint=passed publish=skipped stack-config=skipped gitops=skipped up=skipped\n",
