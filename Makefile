@@ -17,6 +17,10 @@ test: ## Run every test: pure unit tests, then end-to-end tests on the test bed
 	@$(MAKE) --no-print-directory unit
 	@bash testbed/with.sh $(MAKE) --no-print-directory e2e
 
+# The unit tests build with the flags of the test bed's Go builds (no cgo, -trimpath, no DWARF):
+# the standard library and any dependency at the same version compile once for both, not twice.
+unit: export CGO_ENABLED = 0
+unit: export GOFLAGS = -trimpath -gcflags=all=-dwarf=false
 unit: ## Pure-logic tests, no engine needed
 	go vet ./...
 	go test $(GO_TEST_FLAGS) ./...

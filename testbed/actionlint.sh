@@ -12,7 +12,7 @@ OUT=$NIGHTLY_CACHE/actionlint
 build() {
   local tmp
   tmp=$(mktemp -d)
-  (cd "$SRC" && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$tmp/actionlint" github.com/rhysd/actionlint/cmd/actionlint)
+  (cd "$SRC" && CGO_ENABLED=0 go build -trimpath -gcflags=all=-dwarf=false -ldflags '-s -w' -o "$tmp/actionlint" github.com/rhysd/actionlint/cmd/actionlint)
   rm -rf "$OUT"
   mkdir -p "$OUT"
   mv "$tmp/actionlint" "$OUT/actionlint"

@@ -25,6 +25,9 @@ start=$(date +%s)
 bash "$TB_ROOT/testbed/install-deps.sh"
 mkdir -p "$NIGHTLY_CACHE" "$NIGHTLY_STATE"
 hy_mark_bed
+# The standard library with the flags of the three cgo-less Go builds below (and of `make unit`),
+# compiled once here: the builds start side by side, and each would otherwise compile it itself.
+CGO_ENABLED=0 go build -trimpath -gcflags=all=-dwarf=false std
 # The two slow, independent builds run side by side: Go compiles, mmdebstrap downloads.
 bash "$TB_ROOT/testbed/build-dagger.sh" &
 dagger_pid=$!

@@ -823,6 +823,16 @@ func TestDeployKilledMidUpIsReportedAndResolvedByTheNextRun(t *testing.T) {
 	var once sync.Once
 	kill := func() { once.Do(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }) }
 	defer kill()
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	// A red test shows what the stuck call printed (readable once it has ended).
+	defer func() {
+		if t.Failed() {
+			kill()
+			<-done
+			t.Logf("the stuck `up` printed:\n%s", tail(out.String(), 40))
+		}
+	}()
 	pendingInState := func() bool {
 		for _, v := range b.stateFiles(t, "pulumi/.pulumi/stacks/cockpit-nightly-deployment/"+stack+".json") {
 			if strings.Contains(v, `"pending_operations"`) {
@@ -834,6 +844,11 @@ func TestDeployKilledMidUpIsReportedAndResolvedByTheNextRun(t *testing.T) {
 	// Killed while Pulumi waits on the rollout: its checkpoint holds the Deployment's update as a
 	// pending operation by then (Pulumi writes it before calling the provider, asynchronously).
 	waitFor(t, "the stuck update to start", func() (bool, string) {
+		select {
+		case <-done:
+			t.Fatal("the stuck `up` ended by itself, before it was killed")
+		default:
+		}
 		var d k8sObject
 		b.get(t, "/apis/apps/v1/namespaces/"+ns+"/deployments/cockpit-cockpit-api", &d)
 		l := d.Spec.Template.Metadata.Labels["app.gravitee.io/git_commit_id"]
@@ -841,7 +856,7 @@ func TestDeployKilledMidUpIsReportedAndResolvedByTheNextRun(t *testing.T) {
 		return l == commitB[:15] && pending, fmt.Sprintf("label %s, pending operations in the state %v", l, pending)
 	})
 	kill()
-	_ = cmd.Wait()
+	<-done
 	// The engine ends the exec of a gone session; then the state keeps what Pulumi left.
 	waitFor(t, "the killed update's lock and pending operation in the state", func() (bool, string) {
 		locks := b.stateFiles(t, "pulumi/.pulumi/locks/organization/cockpit-nightly-deployment/"+stack+"/%")
