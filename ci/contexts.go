@@ -31,6 +31,8 @@ type ImageContext struct {
 	Source ImageSource
 	// Dir holds exactly the prepared Dockerfile and what the image ships.
 	Dir *dagger.Directory
+	// Dockerfile is the prepared Dockerfile's text (Dir's Dockerfile).
+	Dockerfile string
 	// Module is the Maven module that built what the image ships.
 	Module plan.MavenModule
 	// Version is the module's version, checked against what Maven built.
@@ -113,7 +115,7 @@ func (m Maven) PrepareContexts(ctx context.Context, images []ImageSource) ([]Ima
 		if err := checkBuiltVersion(ctx, packaged, log, modules[i]); err != nil {
 			return nil, fmt.Errorf("image %s: %v", img.Name, err)
 		}
-		out[i] = ImageContext{Source: img, Dir: dir, Module: modules[i], Version: modules[i].Version}
+		out[i] = ImageContext{Source: img, Dir: dir, Dockerfile: dockerfiles[i], Module: modules[i], Version: modules[i].Version}
 	}
 	return out, nil
 }

@@ -73,9 +73,13 @@ func Lint(ctx context.Context, source *dagger.Directory, contexts []ImageContext
 	// In a fixed order: the directory's cache key follows the order its files were added in, and
 	// a map's order changes from run to run (the linter then ran again on unchanged sources).
 	paths := slices.Sorted(maps.Keys(files))
+	// Made from the files' text, not from the source's files: an engine that several runs share
+	// holds one result for equal Dockerfiles (they rarely change from commit to commit), and a
+	// folder made of another run's files made the engine load that run's source again, through a
+	// client that cannot see it ("lstat …: no such file or directory"). Text ties it to no folder.
 	dir := dag.Directory()
 	for _, p := range paths {
-		dir = dir.WithFile(p, files[p])
+		dir = dir.WithNewFile(p, files[p])
 	}
 
 	var findings []plan.Finding
@@ -256,9 +260,9 @@ func toolOutput(ctx context.Context, ctr *dagger.Container, name string, ok int)
 }
 
 // dockerfiles are the versioned Dockerfiles (any Dockerfile* or *.Dockerfile outside build output)
-// and the prepared ones, by the path they are reported under.
-func dockerfiles(ctx context.Context, source *dagger.Directory, contexts []ImageContext) (map[string]*dagger.File, error) {
-	files := map[string]*dagger.File{}
+// and the prepared ones, by the path they are reported under: their text.
+func dockerfiles(ctx context.Context, source *dagger.Directory, contexts []ImageContext) (map[string]string, error) {
+	files := map[string]string{}
 	for _, pattern := range []string{"**/Dockerfile*", "**/*.Dockerfile", "Dockerfile*", "*.Dockerfile"} {
 		matches, err := source.Glob(ctx, pattern)
 		if err != nil {
@@ -268,11 +272,18 @@ func dockerfiles(ctx context.Context, source *dagger.Directory, contexts []Image
 			if strings.Contains("/"+p+"/", "/target/") || strings.HasSuffix(p, "/") || strings.Contains(path.Base(p), ".dockerignore") {
 				continue
 			}
-			files[p] = source.File(p)
+			if _, seen := files[p]; seen {
+				continue
+			}
+			text, err := source.File(p).Contents(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("reading %s in the source: %v", p, err)
+			}
+			files[p] = text
 		}
 	}
 	for _, c := range contexts {
-		files["prepared/"+c.Source.Name+"/Dockerfile"] = c.Dir.File("Dockerfile")
+		files["prepared/"+c.Source.Name+"/Dockerfile"] = c.Dockerfile
 	}
 	return files, nil
 }

@@ -41,7 +41,7 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	_ = os.RemoveAll(dir)
 	if n := engineFlakes.Load(); n > 0 {
-		fmt.Printf("--- NOTE: %d call(s) met the engine's host-folder flake and were run again (see engineFlake)\n", n)
+		fmt.Printf("--- NOTE: %d call(s) met an engine flake and were run again (see engineFlake)\n", n)
 	}
 	os.Exit(code)
 }
@@ -51,12 +51,21 @@ func TestMain(m *testing.M) {
 // folders"): the folder named exists, the call never started the work it was asked for.
 var engineFlakeRE = regexp.MustCompile(`failed to receive stat message: .*?lstat (/\S+?): no such file or directory`)
 
-// engineFlakes counts the calls run again because of it (printed when the suite ends).
+// engineSessionFlakeRE is the engine's error when a call's result was stored for a client session
+// that had ended (dagger/dagger#9557, "kind/flake"): seen when two calls of equal arguments, from
+// two sessions, ran at once and the engine ran them as one (README examples on one folder).
+var engineSessionFlakeRE = regexp.MustCompile(`failed to get requester session: session for "(\w+)" not found`)
+
+// engineFlakes counts the calls run again because of them (printed when the suite ends).
 var engineFlakes atomic.Int32
 
-// engineFlake returns the folder when stderr is that error and the folder does exist on the host
-// (any other failure, a missing folder included, is the call's own).
+// engineFlake says which engine flake stderr shows, or "" for none: the host-folder one only when
+// the folder does exist on the host (any other failure, a missing folder included, is the call's
+// own).
 func engineFlake(stderr string) string {
+	if m := engineSessionFlakeRE.FindStringSubmatch(stderr); m != nil {
+		return "the engine had ended session " + m[1] + " before storing a result for it"
+	}
 	m := engineFlakeRE.FindStringSubmatch(stderr)
 	if m == nil {
 		return ""
@@ -64,7 +73,7 @@ func engineFlake(stderr string) string {
 	if fi, err := os.Stat(m[1]); err != nil || !fi.IsDir() {
 		return ""
 	}
-	return m[1]
+	return "the engine could not stat " + m[1] + ", which exists on the host"
 }
 
 // engineFlakeRetries is how many times a call that met the flake is run again. Each retry waits a
@@ -83,14 +92,14 @@ func retryOnEngineFlake(t *testing.T, what string, call func() (output string)) 
 	t.Helper()
 	out := call()
 	for i := 1; i <= engineFlakeRetries; i++ {
-		dir := engineFlake(out)
-		if dir == "" {
+		why := engineFlake(out)
+		if why == "" {
 			return
 		}
 		engineFlakes.Add(1)
 		wait := 2*time.Second + rand.N(8*time.Second)
-		t.Logf("ENGINE FLAKE: the engine could not stat %s, which exists on the host (Dagger v0.19.10); running %s again in %.1f s (retry %d of %d)",
-			dir, what, wait.Seconds(), i, engineFlakeRetries)
+		t.Logf("ENGINE FLAKE: %s (Dagger v0.19.10); running %s again in %.1f s (retry %d of %d)",
+			why, what, wait.Seconds(), i, engineFlakeRetries)
 		time.Sleep(wait)
 		out = call()
 	}
@@ -175,23 +184,26 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// The retry is for that one engine error on a folder that exists: not for a folder that is really
+// The retry is for the engine's own errors (a folder that exists, an ended session): not for a folder that is really
 // missing, a file, or any other failure.
-func TestEngineFlakeIsOnlyTheEngineErrorOnAnExistingFolder(t *testing.T) {
+func TestEngineFlakeIsOnlyTheEnginesOwnErrors(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "pom.xml")
 	os.WriteFile(file, nil, 0o644)
 	msg := func(p string) string {
 		return "! failed to load --source: failed to snapshot: failed to receive stat message: rpc error: code = Unknown desc = eval symlinks: lstat " + p + ": no such file or directory\n"
 	}
+	session := `11  : [0.8s] | original error: store return value: failed to get requester session: session for "s3c9gqfnejbnn54n6w4q3uxcr" not found`
 	for _, c := range []struct {
 		name, stderr, want string
 	}{
-		{"existing folder", "Error: call\n" + msg(dir) + "exit 1", dir},
+		{"existing folder", "Error: call\n" + msg(dir) + "exit 1", "the engine could not stat " + dir + ", which exists on the host"},
 		{"missing folder", msg(filepath.Join(dir, "gone")), ""},
 		{"a file", msg(file), ""},
 		{"another error on the folder", "lstat " + dir + ": no such file or directory", ""},
 		{"a failing test", "Tests run: 4, Failures: 1", ""},
+		{"an ended session", "Error: call\n" + session + "\nexit 2", "the engine had ended session s3c9gqfnejbnn54n6w4q3uxcr before storing a result for it"},
+		{"a session our code names", `session "nightly" not found`, ""},
 	} {
 		if got := engineFlake(c.stderr); got != c.want {
 			t.Errorf("%s: engineFlake = %q, want %q", c.name, got, c.want)
