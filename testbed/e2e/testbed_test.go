@@ -52,8 +52,8 @@ func TestMain(m *testing.M) {
 var engineFlakeRE = regexp.MustCompile(`failed to receive stat message: .*?lstat (/\S+?): no such file or directory`)
 
 // engineSessionFlakeRE is the engine's error when a call's result was stored for a client session
-// that had ended (dagger/dagger#9557, "kind/flake"): seen when two calls of equal arguments, from
-// two sessions, ran at once and the engine ran them as one (README examples on one folder).
+// that had ended (dagger/dagger#9557, "kind/flake"): seen here in a README example's call while
+// the other examples ran calls on the same folder.
 var engineSessionFlakeRE = regexp.MustCompile(`failed to get requester session: session for "(\w+)" not found`)
 
 // engineFlakes counts the calls run again because of them (printed when the suite ends).
@@ -184,8 +184,8 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// The retry is for the engine's own errors (a folder that exists, an ended session): not for a folder that is really
-// missing, a file, or any other failure.
+// The retry is for the engine's own errors (a folder that exists, an ended session): not for a
+// folder that is really missing, a file, or any other failure.
 func TestEngineFlakeIsOnlyTheEnginesOwnErrors(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "pom.xml")
