@@ -119,7 +119,7 @@ func (m Maven) Test(ctx context.Context) (*TestRun, error) {
 	}
 	// Only a red run's stamp is read: a green one is reused whenever it ran.
 	started, _ := run.logs.File("started").Contents(ctx)
-	if !plan.RedRunFromCache(false, started, callStart) {
+	if !plan.RedRunFromCache(started, callStart) {
 		return run, nil
 	}
 	run, err = m.test(ctx, m.container().WithEnvVariable("NIGHTLY_RED_RERUN", fmt.Sprint(callStart.UnixNano())))

@@ -400,12 +400,10 @@ func firstLine(s string) string {
 // this call: started is what the run's shell wrote when the command began (Unix seconds, the
 // host's clock as the module's), callStart when this call began. A run that began before the call
 // is an earlier call's result. Red results are not reused (as Bazel, Pants and Gradle do not cache
-// a failed test): a flaky test gets a real second run when the nightly is run again. A green run
-// is always reused, and an unreadable stamp reuses too (the run happened; only its age is unknown).
-func RedRunFromCache(passed bool, started string, callStart time.Time) bool {
-	if passed {
-		return false
-	}
+// a failed test): a flaky test gets a real second run when the nightly is run again. Only a red
+// run is asked about (a green one is always reused); an unreadable stamp reuses too (the run
+// happened; only its age is unknown).
+func RedRunFromCache(started string, callStart time.Time) bool {
 	sec, err := strconv.ParseInt(strings.TrimSpace(started), 10, 64)
 	if err != nil {
 		return false

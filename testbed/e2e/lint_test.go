@@ -112,8 +112,7 @@ func findingsOf(fs []lintFinding, file string) []lintFinding {
 }
 
 // TestLintOfRealWorldDockerfiles lints the lint-real-world overlay once and checks two things on
-// its report (one test, not two: two tests running the same function on copies of equal content at
-// the same time is what meets the engine flake described at engineFlakeRE).
+// its report.
 func TestLintOfRealWorldDockerfiles(t *testing.T) {
 	needTestbed(t)
 	t.Parallel()

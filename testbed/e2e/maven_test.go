@@ -157,11 +157,10 @@ func fixtureCopy(t *testing.T, overlays ...string) string {
 		}
 	}
 	// A file naming the test: content no other test's copy has, the same from run to run (so a
-	// warm suite still finds the test's own results in the engine's cache). The engine's
-	// host-folder flake (engineFlake) hit calls from inside the module, where the engine loaded
-	// the folder a second time through another test's path of equal content, on every retry
-	// (the consumer module's test, the README's examples, the lint-real-world test). README,
-	// Measurements.
+	// warm suite still finds the test's own results in the engine's cache), so no call shares an
+	// engine result with another test's. Added while the engine's host-folder flake (engineFlake)
+	// was unexplained; its cause, lint's folder made of the source's files, is fixed (README,
+	// Measurements).
 	if err := os.WriteFile(filepath.Join(dst, "E2E-OWNER.txt"), []byte(t.Name()+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

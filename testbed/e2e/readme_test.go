@@ -75,8 +75,9 @@ func TestReadmeExamplesPrintWhatTheySay(t *testing.T) {
 	if n := len(slices.Concat(examples...)); n < 10 {
 		t.Fatalf("found %d README examples, want the whole usage section", n)
 	}
-	// The product's repository: the fixture (content of its own: fixtureCopy), at its first commit (each README block gets its copy
-	// and makes the second, identical, commit: same content and dates, same hash).
+	// The product's repository: the fixture (content of its own: fixtureCopy), at its first
+	// commit (each README block gets its copy and makes the second, identical, commit: same
+	// content and dates, same hash).
 	work := fixtureCopy(t)
 	gitIn := func(dir, date string, args ...string) {
 		cmd := exec.Command("git", args...)
