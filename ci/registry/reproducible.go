@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -147,7 +148,13 @@ func reproducibleImage(img v1.Image, epoch time.Time, tmp string) (v1.Image, err
 			return nil, err
 		}
 		if i < len(pulled) && pulled[i] {
-			adds = append(adds, mutate.Addendum{Layer: l, MediaType: mt})
+			// Kept byte for byte, so its diffID is the one the config lists: read there, not
+			// computed by decompressing the layer again (go-containerregistry would: about 90 %
+			// of this step's CPU with a 140 MB base image).
+			if i >= len(cfg.RootFS.DiffIDs) {
+				return nil, fmt.Errorf("the image config lists %d layer diffIDs for %d layers", len(cfg.RootFS.DiffIDs), len(layers))
+			}
+			adds = append(adds, mutate.Addendum{Layer: knownDiffID{Layer: l, diffID: cfg.RootFS.DiffIDs[i]}, MediaType: mt})
 		} else {
 			if l, err = clampLayer(l, epoch, filepath.Join(tmp, fmt.Sprintf("layer-%d.tar.gz", i))); err != nil {
 				return nil, fmt.Errorf("layer %d: %w", i, err)
@@ -171,6 +178,17 @@ func reproducibleImage(img v1.Image, epoch time.Time, tmp string) (v1.Image, err
 	cfg.RootFS.DiffIDs = diffIDs
 	return mutate.ConfigFile(canon, cfg)
 }
+
+// knownDiffID is a layer whose diffID is already known (from its image's config).
+type knownDiffID struct {
+	v1.Layer
+	diffID v1.Hash
+}
+
+func (k knownDiffID) DiffID() (v1.Hash, error) { return k.diffID, nil }
+
+// Descriptor keeps what the wrapped layer says of itself (annotations, URLs), if anything.
+func (k knownDiffID) Descriptor() (*v1.Descriptor, error) { return partial.Descriptor(k.Layer) }
 
 // clampLayer writes l again in canonical form, every time epoch, into path.
 func clampLayer(l v1.Layer, epoch time.Time, path string) (v1.Layer, error) {
