@@ -227,6 +227,7 @@ func (r TestResult) MarshalJSON() ([]byte, error) {
 		Downloaded  int
 		Reports     *dagger.Directory
 		Output      string
+		RanAgain    bool
 	}
 	concrete.Passed = r.Passed
 	concrete.Tests = r.Tests
@@ -238,6 +239,7 @@ func (r TestResult) MarshalJSON() ([]byte, error) {
 	concrete.Downloaded = r.Downloaded
 	concrete.Reports = r.Reports
 	concrete.Output = r.Output
+	concrete.RanAgain = r.RanAgain
 	return json.Marshal(&concrete)
 }
 
@@ -253,6 +255,7 @@ func (r *TestResult) UnmarshalJSON(bs []byte) error {
 		Downloaded  int
 		Reports     *dagger.Directory
 		Output      string
+		RanAgain    bool
 	}
 	err := json.Unmarshal(bs, &concrete)
 	if err != nil {
@@ -268,6 +271,7 @@ func (r *TestResult) UnmarshalJSON(bs []byte) error {
 	r.Downloaded = concrete.Downloaded
 	r.Reports = concrete.Reports
 	r.Output = concrete.Output
+	r.RanAgain = concrete.RanAgain
 	return nil
 }
 
@@ -619,6 +623,7 @@ func (r DeploymentReport) MarshalJSON() ([]byte, error) {
 		Version        int
 		Outputs        []string
 		Workloads      []*WorkloadRollout
+		Labeled        []string
 		Pending        []string
 		Recovered      string
 		LockWaits      int
@@ -637,6 +642,7 @@ func (r DeploymentReport) MarshalJSON() ([]byte, error) {
 	concrete.Version = r.Version
 	concrete.Outputs = r.Outputs
 	concrete.Workloads = r.Workloads
+	concrete.Labeled = r.Labeled
 	concrete.Pending = r.Pending
 	concrete.Recovered = r.Recovered
 	concrete.LockWaits = r.LockWaits
@@ -659,6 +665,7 @@ func (r *DeploymentReport) UnmarshalJSON(bs []byte) error {
 		Version        int
 		Outputs        []string
 		Workloads      []*WorkloadRollout
+		Labeled        []string
 		Pending        []string
 		Recovered      string
 		LockWaits      int
@@ -681,6 +688,7 @@ func (r *DeploymentReport) UnmarshalJSON(bs []byte) error {
 	r.Version = concrete.Version
 	r.Outputs = concrete.Outputs
 	r.Workloads = concrete.Workloads
+	r.Labeled = concrete.Labeled
 	r.Pending = concrete.Pending
 	r.Recovered = concrete.Recovered
 	r.LockWaits = concrete.LockWaits
@@ -1444,6 +1452,13 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryService", err))
 				}
 			}
+			var responseTimeout string
+			if inputArgs["responseTimeout"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["responseTimeout"]), &responseTimeout)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg responseTimeout", err))
+				}
+			}
 			var platforms []string
 			if inputArgs["platforms"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["platforms"]), &platforms)
@@ -1465,7 +1480,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dryRun", err))
 				}
 			}
-			return (*Nightly).Publish(&parent, ctx, commit, created, registry, apiRepository, uiRepository, username, password, registryService, platforms, sourceUrl, dryRun)
+			return (*Nightly).Publish(&parent, ctx, commit, created, registry, apiRepository, uiRepository, username, password, registryService, responseTimeout, platforms, sourceUrl, dryRun)
 		case "Rollback":
 			var parent Nightly
 			err = json.Unmarshal(parentJSON, &parent)
@@ -1514,7 +1529,14 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryService", err))
 				}
 			}
-			return (*Nightly).Rollback(&parent, ctx, registry, apiRepository, uiRepository, username, password, registryService)
+			var responseTimeout string
+			if inputArgs["responseTimeout"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["responseTimeout"]), &responseTimeout)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg responseTimeout", err))
+				}
+			}
+			return (*Nightly).Rollback(&parent, ctx, registry, apiRepository, uiRepository, username, password, registryService, responseTimeout)
 		case "Run":
 			var parent Nightly
 			err = json.Unmarshal(parentJSON, &parent)
@@ -1836,6 +1858,13 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryService", err))
 				}
 			}
+			var responseTimeout string
+			if inputArgs["responseTimeout"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["responseTimeout"]), &responseTimeout)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg responseTimeout", err))
+				}
+			}
 			var platforms []string
 			if inputArgs["platforms"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["platforms"]), &platforms)
@@ -1850,7 +1879,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg sourceUrl", err))
 				}
 			}
-			return (*Nightly).WithRegistry(&parent, registry, apiRepository, uiRepository, username, password, registryService, platforms, sourceUrl), nil
+			return (*Nightly).WithRegistry(&parent, registry, apiRepository, uiRepository, username, password, registryService, responseTimeout, platforms, sourceUrl), nil
 		case "WithSnapshotRepository":
 			var parent Nightly
 			err = json.Unmarshal(parentJSON, &parent)

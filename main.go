@@ -395,6 +395,10 @@ func (m *Nightly) Publish(ctx context.Context,
 	// (tcp://localhost:PORT); the registry keeps its name in image references
 	// +optional
 	registryService *dagger.Service,
+	// How long a registry request waits for the registry's answer once sent, then is retried (a
+	// duration: 30s, 3m); a connection cut behind a proxy or tunnel is noticed only then
+	// +default="3m"
+	responseTimeout string,
 	// Platforms to build; more than one makes a multi-platform image (an index)
 	// +default=["linux/amd64"]
 	platforms []string,
@@ -410,7 +414,7 @@ func (m *Nightly) Publish(ctx context.Context,
 		Repositories: map[string]string{"management-api": apiRepository, "webui": uiRepository},
 		Build:        ci.BuildOpts{Platforms: platforms, Commit: commit, SourceURL: sourceUrl},
 		Created:      created,
-		Registry:     ci.RegistryOpts{Username: username, Password: password, Service: registryService},
+		Registry:     ci.RegistryOpts{Username: username, Password: password, Service: registryService, ResponseTimeout: responseTimeout},
 		Lint:         m.lintOpts(),
 		DryRun:       dryRun,
 	})
@@ -442,13 +446,17 @@ func (m *Nightly) Rollback(ctx context.Context,
 	// A service through which the module reaches the registry (tcp://localhost:PORT)
 	// +optional
 	registryService *dagger.Service,
+	// How long a registry request waits for the registry's answer once sent, then is retried (a
+	// duration: 30s, 3m); a connection cut behind a proxy or tunnel is noticed only then
+	// +default="3m"
+	responseTimeout string,
 ) (string, error) {
 	v, err := m.maven().Version(ctx)
 	if err != nil {
 		return "", err
 	}
 	rbs, err := ci.Rollback(ctx, v, registry, []string{"management-api", "webui"}, []string{apiRepository, uiRepository},
-		ci.RegistryOpts{Username: username, Password: password, Service: registryService})
+		ci.RegistryOpts{Username: username, Password: password, Service: registryService, ResponseTimeout: responseTimeout})
 	if err != nil {
 		return "", err
 	}
@@ -852,8 +860,10 @@ type ImageRegistry struct {
 	Username      *dagger.Secret
 	Password      *dagger.Secret
 	Service       *dagger.Service
-	Platforms     []string
-	SourceUrl     string
+	// ResponseTimeout is how long a request waits for the registry's answer (a duration)
+	ResponseTimeout string
+	Platforms       []string
+	SourceUrl       string
 }
 
 // DeploymentRepository is where run's GitOps stage commits the stack file.
@@ -943,6 +953,10 @@ func (m *Nightly) WithRegistry(
 	// A service through which the module reaches the registry, for one on your machine (tcp://localhost:PORT)
 	// +optional
 	registryService *dagger.Service,
+	// How long a registry request waits for the registry's answer once sent, then is retried (a
+	// duration: 30s, 3m); a connection cut behind a proxy or tunnel is noticed only then
+	// +default="3m"
+	responseTimeout string,
 	// Platforms to build; more than one makes a multi-platform image (an index)
 	// +default=["linux/amd64"]
 	platforms []string,
@@ -952,7 +966,7 @@ func (m *Nightly) WithRegistry(
 ) *Nightly {
 	t := m.targets()
 	t.Registry = &ImageRegistry{Registry: registry, ApiRepository: apiRepository, UiRepository: uiRepository,
-		Username: username, Password: password, Service: registryService, Platforms: platforms, SourceUrl: sourceUrl}
+		Username: username, Password: password, Service: registryService, ResponseTimeout: responseTimeout, Platforms: platforms, SourceUrl: sourceUrl}
 	return m.with(t)
 }
 
@@ -1098,7 +1112,7 @@ func (m *Nightly) Run(ctx context.Context,
 		o.Publish = &ci.PublishOpts{Namespace: r.Registry,
 			Repositories: map[string]string{"management-api": r.ApiRepository, "webui": r.UiRepository},
 			Build:        ci.BuildOpts{Platforms: r.Platforms, SourceURL: r.SourceUrl},
-			Registry:     ci.RegistryOpts{Username: r.Username, Password: r.Password, Service: r.Service}}
+			Registry:     ci.RegistryOpts{Username: r.Username, Password: r.Password, Service: r.Service, ResponseTimeout: r.ResponseTimeout}}
 	}
 	if d := t.Deployment; d != nil {
 		cd := d.ci()

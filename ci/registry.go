@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 
+	"dagger/nightly/ci/plan"
 	"dagger/nightly/ci/registry"
 	"dagger/nightly/internal/dagger"
 )
@@ -18,12 +19,19 @@ type RegistryOpts struct {
 	// Service, when set, is how module code reaches the registry (e.g. tcp://localhost:PORT for
 	// one on the caller's machine); pushes go through the engine, which reaches the host itself.
 	Service *dagger.Service
+	// ResponseTimeout is how long a request waits for the registry's answer once sent (a Go
+	// duration; "" is plan.DefaultResponseTimeout), then is retried.
+	ResponseTimeout string
 }
 
 // newRegistry resolves the credentials (in memory only) and the service endpoint for host.
 func newRegistry(ctx context.Context, host string, o RegistryOpts) (*registry.Client, error) {
 	if (o.Username == nil) != (o.Password == nil) {
 		return nil, errors.New("registry credentials need both a username and a password secret, or neither")
+	}
+	timeout, err := plan.ResponseTimeout(o.ResponseTimeout)
+	if err != nil {
+		return nil, err
 	}
 	var auth authn.Authenticator
 	if o.Username != nil {
@@ -45,5 +53,7 @@ func newRegistry(ctx context.Context, host string, o RegistryOpts) (*registry.Cl
 		}
 		dial = ep
 	}
-	return registry.New(host, dial, auth), nil
+	c := registry.New(host, dial, auth)
+	c.ResponseTimeout = timeout
+	return c, nil
 }

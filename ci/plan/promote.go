@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // TagMove points Tag at Digest by copying the manifest: no layer moves.
@@ -80,4 +81,24 @@ func SameVersion(versions map[string]Version) (Version, error) {
 		}
 	}
 	return first, nil
+}
+
+// DefaultResponseTimeout is how long a registry request waits for its answer by default.
+const DefaultResponseTimeout = 3 * time.Minute
+
+// ResponseTimeout reads how long a registry request waits for the registry's answer once it is
+// sent (a Go duration: 30s, 3m): "" is DefaultResponseTimeout. A connection cut behind a proxy or
+// a tunnel is noticed only when it runs out; the request is then retried.
+func ResponseTimeout(s string) (time.Duration, error) {
+	if strings.TrimSpace(s) == "" {
+		return DefaultResponseTimeout, nil
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return 0, fmt.Errorf("response timeout %q: want a duration with its unit, such as 30s or 3m", s)
+	}
+	if d < time.Second || d > time.Hour {
+		return 0, fmt.Errorf("response timeout %q: want between 1s and 1h", s)
+	}
+	return d, nil
 }

@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestPlanPromotion(t *testing.T) {
@@ -79,6 +80,37 @@ func TestSameVersion(t *testing.T) {
 	for _, want := range []string{"management-api is 3.0.0-nightly", "webui is 3.1.0-nightly (3.1.0-SNAPSHOT)", "nothing was pushed"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("SameVersion(different) error = %v, want it to contain %q", err, want)
+		}
+	}
+}
+
+func TestResponseTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    time.Duration
+		wantErr string
+	}{
+		{in: "", want: DefaultResponseTimeout},
+		{in: "  ", want: DefaultResponseTimeout},
+		{in: "3m", want: 3 * time.Minute},
+		{in: "20s", want: 20 * time.Second},
+		{in: " 1m30s ", want: 90 * time.Second},
+		{in: "1h", want: time.Hour},
+		{in: "90", wantErr: `response timeout "90": want a duration with its unit`},
+		{in: "soon", wantErr: `response timeout "soon": want a duration with its unit`},
+		{in: "500ms", wantErr: `response timeout "500ms": want between 1s and 1h`},
+		{in: "-5s", wantErr: `response timeout "-5s": want between 1s and 1h`},
+		{in: "2h", wantErr: `response timeout "2h": want between 1s and 1h`},
+	} {
+		got, err := ResponseTimeout(tc.in)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("ResponseTimeout(%q) error = %v, want %q", tc.in, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("ResponseTimeout(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
 		}
 	}
 }

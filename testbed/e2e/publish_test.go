@@ -458,8 +458,13 @@ func TestPublishSurvivesRegistryFaults(t *testing.T) {
 	h.addFault(faultRule{Prefix: "cockpit-management-api/", Target: "upload", Methods: []string{"PATCH"}, Fault: "drop", AfterBytes: 64 << 10, Times: 1})
 	h.addFault(faultRule{Prefix: "cockpit-management-api/", Target: "manifest", Methods: []string{"HEAD"}, Fault: "delay", DelayMs: 700, Times: 3})
 	h.addFault(faultRule{Prefix: "cockpit-webui/", Target: "manifest", Methods: []string{"GET"}, Fault: "status", Status: 500, Times: 1})
+	// A connection the proxy cuts mid-upload is not heard of through the engine's tunnel to the
+	// host: the client notices when --response-timeout runs out (3m by default; 20s here).
+	publish := func(commit, created string) []string {
+		return append(h.publishArgs(src, commit, created), "--response-timeout=20s")
+	}
 	start := time.Now()
-	out := daggerCall(t, h.publishArgs(src, commitOf('f'), dateAt(1))...).mustSucceed(t)
+	out := daggerCall(t, publish(commitOf('f'), dateAt(1))...).mustSucceed(t)
 	elapsed := time.Since(start)
 	injected := int64(0)
 	for _, r := range h.faults() {
@@ -477,7 +482,7 @@ func TestPublishSurvivesRegistryFaults(t *testing.T) {
 	// Giving up: every manifest PUT of the web UI fails. Nothing under -nightly moves.
 	before := h.state()
 	h.addFault(faultRule{Prefix: "cockpit-webui/", Target: "manifest", Methods: []string{"PUT"}, Fault: "status", Status: 503})
-	r := daggerCall(t, h.publishArgs(src, commitOf('0'), dateAt(2))...)
+	r := daggerCall(t, publish(commitOf('0'), dateAt(2))...)
 	if r.exitCode == 0 {
 		t.Fatalf("publish through endless 503s exited 0")
 	}
@@ -489,7 +494,7 @@ func TestPublishSurvivesRegistryFaults(t *testing.T) {
 		}
 	}
 	h.clearFaults()
-	daggerCall(t, h.publishArgs(src, commitOf('0'), dateAt(2))...).mustSucceed(t)
+	daggerCall(t, publish(commitOf('0'), dateAt(2))...).mustSucceed(t)
 	h.expect(idOf('0'), idOf('f'))
 }
 
@@ -541,6 +546,8 @@ func TestPublishBadInputsPushNothing(t *testing.T) {
 		{"different versions", h.publishArgs(splitVersions, commitOf('c'), ""),
 			[]string{"3.1.0", "nothing was pushed"}, false},
 		{"short commit", h.publishArgs(src, "abc123", ""), []string{`commit "abc123"`}, true},
+		{"response timeout without a unit", append(h.publishArgs(src, commitOf('c'), ""), "--response-timeout=90"),
+			[]string{`response timeout "90"`, "30s or 3m"}, true},
 		{"lint findings over the threshold", h.publishArgs(lintFindings, commitOf('c'), ""),
 			[]string{"docker/webui/Dockerfile:3:FromAsCasing", "nothing was pushed"}, false},
 	}
