@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 GO_TEST_FLAGS ?= -count=1
 
-.PHONY: help demo test unit e2e bench fresh-engines lint-reference testbed testbed-down testbed-check-clean testbed-clean lint generate
+.PHONY: help demo test unit unit-go unit-sh e2e bench fresh-engines lint-reference testbed testbed-down testbed-check-clean testbed-clean lint generate
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -19,17 +19,24 @@ test: ## Run every test: pure unit tests, then end-to-end tests on the test bed
 
 # The unit tests build with the flags of the test bed's Go builds (no cgo, -trimpath, no DWARF):
 # the standard library and any dependency at the same version compile once for both, not twice.
-unit: export CGO_ENABLED = 0
-unit: export GOFLAGS = -trimpath -gcflags=all=-dwarf=false
+# The Go tests and the test bed's shell tests run side by side (both mostly wait), each one's
+# output printed whole when it ends.
 unit: ## Pure-logic tests, no engine needed
+	@$(MAKE) --no-print-directory -j2 --output-sync=target unit-go unit-sh
+
+unit-go: export CGO_ENABLED = 0
+unit-go: export GOFLAGS = -trimpath -gcflags=all=-dwarf=false
+unit-go:
 	go vet ./...
 	go test $(GO_TEST_FLAGS) ./...
 	cd tools/dockerlint && go vet ./... && go test $(GO_TEST_FLAGS) ./...
 	cd tools/forge && go vet ./... && go test $(GO_TEST_FLAGS) ./...
 	cd tools/deployer && go vet ./... && go test $(GO_TEST_FLAGS) ./...
-	bash testbed/hygiene_test.sh
 	cd tools/gha && go vet ./... && go test $(GO_TEST_FLAGS) ./...
 	bash testbed/actionlint.sh
+
+unit-sh:
+	bash testbed/hygiene_test.sh
 
 e2e: ## End-to-end tests; needs the test bed up and .testbed/env sourced (see `make test`)
 	cd testbed && go vet ./... && go test $(GO_TEST_FLAGS) -timeout 60m -parallel 8 -v ./e2e/... 2>&1 | tee ../.e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+\S+_test.go)' ; exit $${PIPESTATUS[0]}

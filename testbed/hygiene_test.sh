@@ -320,8 +320,16 @@ start_mine() {
   setsid "$@" >/dev/null 2>&1 </dev/null &
   p=$!
   MINE+=("$p")
-  # setsid execs CMD: wait until it is CMD's image (the identity is read from it).
-  for _ in $(seq 1 100); do [ "$(hy_exe "$p")" != "$(command -v setsid)" ] && [ "$(hy_exe "$p")" != "$BASH" ] && break; sleep 0.02; done
+  # setsid execs CMD: wait until it is CMD's image (the identity is read from it), that is until
+  # its command line is neither setsid's nor this script's (the fork before the exec). Not by its
+  # executable: a bash CMD has this script's.
+  local self got=()
+  self=$(tr '\0' ' ' </proc/$$/cmdline)
+  for _ in $(seq 1 100); do
+    { mapfile -d '' -t got <"/proc/$p/cmdline"; } 2>/dev/null || got=()
+    [ ${#got[@]} -gt 0 ] && [ "${got[0]##*/}" != setsid ] && [ "${got[*]} " != "$self" ] && break
+    sleep 0.02
+  done
   printf -v "$var" '%s' "$p"
 }
 # alive PID: running (a zombie is not); a signalled one gets 0.5 s to go.

@@ -155,72 +155,95 @@ func idOf(d string) string { return d[strings.LastIndex(d, "-")+1:] }
 
 // Any interleaving of publishes ends consistent: both -nightly the newest build, both -previous
 // the one before it, every commit tag untouched. Run with -race; -converge.trials=3000 for more.
+// The trials are independent (own registry, own seed) and mostly sleep, so up to 16 run at once:
+// the whole test takes about a second instead of 15.
 func TestConvergeConcurrentPublishes(t *testing.T) {
+	errs := make([]error, *trials)
+	sem := make(chan struct{}, 16)
+	var wg sync.WaitGroup
 	for trial := range *trials {
-		r := newMemRegistry(150 * time.Microsecond)
-		rng := rand.New(rand.NewPCG(uint64(trial), 7))
-		var all []Build
-		// Sometimes an existing nightly and previous, pushed and promoted earlier.
-		if rng.IntN(3) > 0 {
-			q, o := testBuild('1', 1), testBuild('2', 2)
-			r.push(q)
-			r.push(o)
-			for i, repo := range repos {
-				r.set(repo, "3.0.0-nightly-previous", q.Digests[i])
-				r.set(repo, "3.0.0-nightly", o.Digests[i])
-			}
-			all = append(all, q, o)
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			errs[trial] = convergeTrial(trial)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Error(err)
 		}
-		n := 2 + rng.IntN(3)
-		var builds []Build
-		for i := range n {
-			m := 3 + rng.IntN(5) // equal dates happen: then the ID decides
-			if rng.IntN(4) == 0 {
-				m = 0 // older than the existing nightly: must never win over it
-			}
-			builds = append(builds, testBuild("abcdef"[i], m))
+	}
+}
+
+// convergeTrial races 2-4 publishes of random builds (sometimes over an existing nightly) and
+// says what is wrong with the end state, if anything.
+func convergeTrial(trial int) error {
+	r := newMemRegistry(150 * time.Microsecond)
+	rng := rand.New(rand.NewPCG(uint64(trial), 7))
+	var all []Build
+	// Sometimes an existing nightly and previous, pushed and promoted earlier.
+	if rng.IntN(3) > 0 {
+		q, o := testBuild('1', 1), testBuild('2', 2)
+		r.push(q)
+		r.push(o)
+		for i, repo := range repos {
+			r.set(repo, "3.0.0-nightly-previous", q.Digests[i])
+			r.set(repo, "3.0.0-nightly", o.Digests[i])
 		}
-		all = append(all, builds...)
-		var wg sync.WaitGroup
-		errs := make([]error, n)
-		outs := make([]*Converged, n)
-		for i, b := range builds {
-			wg.Add(1)
-			delay := time.Duration(rng.IntN(1500)) * time.Microsecond
-			go func() {
-				defer wg.Done()
-				time.Sleep(delay)
-				outs[i], errs[i] = r.publish(context.Background(), b)
-			}()
+		all = append(all, q, o)
+	}
+	n := 2 + rng.IntN(3)
+	var builds []Build
+	for i := range n {
+		m := 3 + rng.IntN(5) // equal dates happen: then the ID decides
+		if rng.IntN(4) == 0 {
+			m = 0 // older than the existing nightly: must never win over it
 		}
-		wg.Wait()
-		for i, err := range errs {
-			if err != nil {
-				t.Fatalf("trial %d: publish %s: %v", trial, builds[i].ID, err)
-			}
+		builds = append(builds, testBuild("abcdef"[i], m))
+	}
+	all = append(all, builds...)
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	outs := make([]*Converged, n)
+	for i, b := range builds {
+		wg.Add(1)
+		delay := time.Duration(rng.IntN(1500)) * time.Microsecond
+		go func() {
+			defer wg.Done()
+			time.Sleep(delay)
+			outs[i], errs[i] = r.publish(context.Background(), b)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return fmt.Errorf("trial %d: publish %s: %v", trial, builds[i].ID, err)
 		}
-		wantN, wantP := Newest(all)
-		nightly, previous := r.state()
-		desc := fmt.Sprintf("trial %d builds %v: nightly %v previous %v", trial, all, nightly, previous)
-		for i, o := range outs {
-			desc += fmt.Sprintf("\n  publisher %s: rounds %d conflicts %d moves%s", builds[i].ID, o.Rounds, o.Conflicts, DescribeMoves(repos, o.Moves))
+	}
+	wantN, wantP := Newest(all)
+	nightly, previous := r.state()
+	desc := fmt.Sprintf("trial %d builds %v: nightly %v previous %v", trial, all, nightly, previous)
+	for i, o := range outs {
+		desc += fmt.Sprintf("\n  publisher %s: rounds %d conflicts %d moves%s", builds[i].ID, o.Rounds, o.Conflicts, DescribeMoves(repos, o.Moves))
+	}
+	for i := range repos {
+		if nightly[i] != wantN.Digests[i] {
+			return fmt.Errorf("%s: -nightly of %s is %s, want the newest build %s", desc, repos[i], idOf(nightly[i]), wantN.ID)
 		}
-		for i := range repos {
-			if nightly[i] != wantN.Digests[i] {
-				t.Fatalf("%s: -nightly of %s is %s, want the newest build %s", desc, repos[i], idOf(nightly[i]), wantN.ID)
-			}
-			if previous[i] != wantP.Digests[i] {
-				t.Fatalf("%s: -nightly-previous of %s is %s, want %s", desc, repos[i], idOf(previous[i]), wantP.ID)
-			}
+		if previous[i] != wantP.Digests[i] {
+			return fmt.Errorf("%s: -nightly-previous of %s is %s, want %s", desc, repos[i], idOf(previous[i]), wantP.ID)
 		}
-		for _, b := range all {
-			for i, repo := range repos {
-				if got := r.tags[repo][CommitTag("3.0.0", b.ID)]; got != b.Digests[i] {
-					t.Fatalf("%s: commit tag of %s in %s moved to %s", desc, b.ID, repo, got)
-				}
+	}
+	for _, b := range all {
+		for i, repo := range repos {
+			if got := r.tags[repo][CommitTag("3.0.0", b.ID)]; got != b.Digests[i] {
+				return fmt.Errorf("%s: commit tag of %s in %s moved to %s", desc, b.ID, repo, got)
 			}
 		}
 	}
+	return nil
 }
 
 func TestConvergeSequential(t *testing.T) {
