@@ -38,8 +38,9 @@ unit-go:
 unit-sh:
 	bash testbed/hygiene_test.sh
 
-# Four tests at a time on two cores: in two clean-clone runs each way (ninth session) -parallel 4
-# took ~20 s and ~1 CPU-min less than 8 (less contention for the same work). E2E_PARALLEL=N to try.
+# Four tests at a time on two cores: in clean-clone runs (ninth session) the e2e part took
+# 342-378 s and 9.9-11.2 CPU-min at -parallel 4 (three runs), 362-379 s and ~10.8-11.6 at 8 (two):
+# a little less CPU for the same work, within the noise on time. E2E_PARALLEL=N to try another.
 E2E_PARALLEL ?= 4
 e2e: ## End-to-end tests; needs the test bed up and .testbed/env sourced (see `make test`)
 	cd testbed && go vet ./... && go test $(GO_TEST_FLAGS) -timeout 60m -parallel $(E2E_PARALLEL) -v ./e2e/... 2>&1 | tee ../.e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+\S+_test.go)' ; exit $${PIPESTATUS[0]}
