@@ -39,7 +39,7 @@ unit-sh:
 	bash testbed/hygiene_test.sh
 
 # Four tests at a time on two cores: in clean-clone runs (ninth session) the e2e part took
-# 342-378 s and 9.9-11.2 CPU-min at -parallel 4 (three runs), 362-379 s and ~10.8-11.6 at 8 (two):
+# 342-378 s and 9.9-11.2 CPU-min at -parallel 4 (four runs), 362-379 s and ~10.8-11.6 at 8 (two):
 # a little less CPU for the same work, within the noise on time. E2E_PARALLEL=N to try another.
 E2E_PARALLEL ?= 4
 e2e: ## End-to-end tests; needs the test bed up and .testbed/env sourced (see `make test`)
