@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -68,7 +69,7 @@ func Build(c ImageContext, o BuildOpts) []*dagger.Container {
 // instead of exporting and rewriting the whole image. The result is pushed by the registry client,
 // not by the engine, so its digest is known before anything is pushed; layout is the artifact as
 // an OCI layout, read only to push (exportArtifact).
-func reproducible(ctx context.Context, variants []*dagger.Container, o BuildOpts, golangImage string) (digest string, layout *dagger.Directory, err error) {
+func reproducible(ctx context.Context, variants []*dagger.Container, o BuildOpts, golangImage string) (digest string, art builtImage, err error) {
 	tb := variants[0].AsTarball(dagger.ContainerAsTarballOpts{
 		PlatformVariants:  variants[1:],
 		ForcedCompression: dagger.ImageLayerCompressionGzip,
@@ -82,21 +83,39 @@ func reproducible(ctx context.Context, variants []*dagger.Container, o BuildOpts
 			"/nightly-in/image.tar", "/nightly-out"})
 	out, err := ctr.File("/nightly-out/digest").Contents(ctx)
 	if err != nil {
-		return "", nil, fmt.Errorf("building: %s", execErr(err))
+		return "", art, fmt.Errorf("building: %s", execErr(err))
 	}
-	return strings.TrimSpace(out), ctr.Directory("/nightly-out/layout"), nil
+	return strings.TrimSpace(out), builtImage{layout: ctr.Directory("/nightly-out/layout"), export: tb}, nil
 }
 
-// exportArtifact reads what reproducible made into a temporary folder, to push it. The caller
-// removes dir.
-func exportArtifact(ctx context.Context, layout *dagger.Directory) (art registry.Artifact, dir string, err error) {
+// builtImage is what reproducible made: the rewritten image as an OCI layout without the blobs
+// kept byte for byte from the engine's export (the base image's layers), and that export.
+type builtImage struct {
+	layout *dagger.Directory
+	export *dagger.File
+}
+
+// exportArtifact reads what reproducible made into a temporary folder, to push it: the layout,
+// and the blobs it left out from the engine's export. The caller removes dir.
+func exportArtifact(ctx context.Context, built builtImage) (art registry.Artifact, dir string, err error) {
 	if dir, err = os.MkdirTemp("", "nightly-image-"); err != nil {
 		return art, "", err
 	}
-	if _, err := layout.Export(ctx, dir); err != nil {
+	lay := filepath.Join(dir, "layout")
+	if _, err := built.layout.Export(ctx, lay); err != nil {
 		return art, dir, fmt.Errorf("reading the built image from the engine: %v", err)
 	}
-	art, err = registry.LoadArtifact(dir)
+	tb := filepath.Join(dir, "export.tar")
+	if _, err := built.export.Export(ctx, tb); err != nil {
+		return art, dir, fmt.Errorf("reading the built image's base layers from the engine: %v", err)
+	}
+	if err := registry.FillFromExport(tb, lay); err != nil {
+		return art, dir, fmt.Errorf("reading the built image's base layers: %v", err)
+	}
+	if err := os.Remove(tb); err != nil {
+		return art, dir, err
+	}
+	art, err = registry.LoadArtifact(lay)
 	return art, dir, err
 }
 

@@ -12,7 +12,6 @@ import (
 
 	"dagger/nightly/ci/plan"
 	"dagger/nightly/ci/registry"
-	"dagger/nightly/internal/dagger"
 )
 
 // PublishOpts say where and how the images are published.
@@ -174,7 +173,7 @@ func Publish(ctx context.Context, m Maven, images []ImageSource, o PublishOpts) 
 
 	// Build every image (reproducibly, so the digest is known before pushing) before pushing any.
 	// The images build at the same time: each one's work is independent.
-	layouts := make([]*dagger.Directory, len(contexts))
+	built := make([]builtImage, len(contexts))
 	digests := make([]string, len(contexts))
 	errs := make([]error, len(contexts))
 	var wg sync.WaitGroup
@@ -182,7 +181,7 @@ func Publish(ctx context.Context, m Maven, images []ImageSource, o PublishOpts) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if digests[i], layouts[i], errs[i] = reproducible(ctx, Build(c, build), build, o.Lint.GolangImage); errs[i] != nil {
+			if digests[i], built[i], errs[i] = reproducible(ctx, Build(c, build), build, o.Lint.GolangImage); errs[i] != nil {
 				errs[i] = fmt.Errorf("image %s: %v; nothing was pushed", c.Source.Name, errs[i])
 			}
 		}()
@@ -211,7 +210,7 @@ func Publish(ctx context.Context, m Maven, images []ImageSource, o PublishOpts) 
 				img.Name, img.Repository, commitTag, existing, id, img.Digest, pushedSoFar(pub.Images[:i]))
 		case o.DryRun:
 		default:
-			art, dir, err := exportArtifact(ctx, layouts[i])
+			art, dir, err := exportArtifact(ctx, built[i])
 			defer os.RemoveAll(dir)
 			if err != nil {
 				return nil, fmt.Errorf("image %s: %v; no nightly tag was changed%s", img.Name, err, pushedSoFar(pub.Images[:i]))

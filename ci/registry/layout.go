@@ -42,9 +42,18 @@ func ReproduceTarball(tarPath, outDir string, epoch time.Time, revision string) 
 	if err != nil {
 		return "", err
 	}
-	p, err := layout.Write(filepath.Join(outDir, "layout"), empty.Index)
+	lay := filepath.Join(outDir, "layout")
+	p, err := layout.Write(lay, empty.Index)
 	if err != nil {
 		return "", err
+	}
+	// The blobs kept from the export (the base image's layers, byte for byte) are not written
+	// again: the layout would hold a second copy of the base image in the engine's cache for every
+	// build (~140 MB a publish of the JRE image). They are linked in so that the writer skips
+	// them, and unlinked after; FillFromExport puts them back from the export before a push.
+	kept, err := linkBlobs(filepath.Join(work, "blobs"), filepath.Join(lay, "blobs"))
+	if err != nil {
+		return "", fmt.Errorf("writing the reproducible image: %w", err)
 	}
 	if art.Index != nil {
 		err = p.AppendIndex(art.Index)
@@ -54,13 +63,95 @@ func ReproduceTarball(tarPath, outDir string, epoch time.Time, revision string) 
 	if err != nil {
 		return "", fmt.Errorf("writing the reproducible image: %w", err)
 	}
+	for _, f := range kept {
+		if err := os.Remove(f); err != nil {
+			return "", fmt.Errorf("writing the reproducible image: %w", err)
+		}
+	}
 	if err := os.WriteFile(filepath.Join(outDir, "digest"), []byte(digest+"\n"), 0o644); err != nil {
 		return "", err
 	}
 	return digest, nil
 }
 
-// LoadArtifact reads back the artifact ReproduceTarball wrote into layoutDir.
+// linkBlobs hard-links every blob file under src (ALG/HEX) to the same name under dst and
+// returns the links it made.
+func linkBlobs(src, dst string) ([]string, error) {
+	algs, err := os.ReadDir(src)
+	if err != nil {
+		return nil, err
+	}
+	var made []string
+	for _, a := range algs {
+		if !a.IsDir() {
+			continue
+		}
+		files, err := os.ReadDir(filepath.Join(src, a.Name()))
+		if err != nil {
+			return made, err
+		}
+		if err := os.MkdirAll(filepath.Join(dst, a.Name()), 0o755); err != nil {
+			return made, err
+		}
+		for _, f := range files {
+			to := filepath.Join(dst, a.Name(), f.Name())
+			if !f.Type().IsRegular() {
+				continue
+			}
+			if err := os.Link(filepath.Join(src, a.Name(), f.Name()), to); err != nil {
+				return made, err
+			}
+			made = append(made, to)
+		}
+	}
+	return made, nil
+}
+
+// FillFromExport copies into layoutDir the blobs of the engine's export (an OCI layout tarball)
+// that layoutDir lacks: those ReproduceTarball kept byte for byte and did not write again.
+func FillFromExport(tarPath, layoutDir string) error {
+	f, err := os.Open(tarPath)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading the engine's export %s: %w", tarPath, err)
+		}
+		name := filepath.ToSlash(filepath.Clean(hdr.Name))
+		parts := strings.Split(name, "/")
+		if hdr.Typeflag != tar.TypeReg || len(parts) != 3 || parts[0] != "blobs" || parts[1] == ".." || parts[2] == ".." {
+			continue
+		}
+		to := filepath.Join(layoutDir, "blobs", parts[1], parts[2])
+		if _, err := os.Stat(to); err == nil {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+			return err
+		}
+		w, err := os.Create(to)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(w, tr); err != nil {
+			w.Close()
+			return fmt.Errorf("reading the engine's export %s: %w", tarPath, err)
+		}
+		if err := w.Close(); err != nil {
+			return err
+		}
+	}
+}
+
+// LoadArtifact reads back the artifact ReproduceTarball wrote into layoutDir (after
+// FillFromExport: the blobs kept from the export are not in it).
 func LoadArtifact(layoutDir string) (Artifact, error) {
 	idx, err := layout.ImageIndexFromPath(layoutDir)
 	if err != nil {

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"archive/tar"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -9,9 +10,48 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
+
+// readsBack reads every layer of the artifact's images from its layout, checking each digest.
+func readsBack(a Artifact) error {
+	imgs := []v1.Image{a.Image}
+	if a.Index != nil {
+		m, err := a.Index.IndexManifest()
+		if err != nil {
+			return err
+		}
+		imgs = nil
+		for _, d := range m.Manifests {
+			img, err := a.Index.Image(d.Digest)
+			if err != nil {
+				return err
+			}
+			imgs = append(imgs, img)
+		}
+	}
+	for _, img := range imgs {
+		layers, err := img.Layers()
+		if err != nil {
+			return err
+		}
+		for _, l := range layers {
+			want, _ := l.Digest()
+			rc, err := l.Compressed()
+			if err != nil {
+				return fmt.Errorf("layer %s: %v", want, err)
+			}
+			h, _, err := v1.SHA256(rc)
+			rc.Close()
+			if err != nil || h != want {
+				return fmt.Errorf("layer %s reads back as %s (%v)", want, h, err)
+			}
+		}
+	}
+	return nil
+}
 
 // tarDir writes dir as a tarball, as the engine exports an OCI layout.
 func tarDir(t *testing.T, dir string) string {
@@ -74,9 +114,24 @@ func TestReproduceTarballWritesWhatLoadArtifactReads(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(out, "work")); !os.IsNotExist(err) {
 				t.Errorf("the work folder is left in the output: %v", err)
 			}
+			// The base layer is kept byte for byte: not written again, read from the export.
+			bd, _ := base.Digest()
+			baseBlob := filepath.Join(out, "layout", "blobs", bd.Algorithm, bd.Hex)
+			if _, err := os.Stat(baseBlob); !os.IsNotExist(err) {
+				t.Errorf("%d platform(s): the base layer was written again into the layout (%v)", platforms, err)
+			}
+			if err := FillFromExport(tb, filepath.Join(out, "layout")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(baseBlob); err != nil {
+				t.Errorf("%d platform(s): the base layer is not filled in from the export: %v", platforms, err)
+			}
 			a, err := LoadArtifact(filepath.Join(out, "layout"))
 			if err != nil {
 				t.Fatal(err)
+			}
+			if err := readsBack(a); err != nil {
+				t.Errorf("%d platform(s): %v", platforms, err)
 			}
 			if got, _ := a.Digest(); got != d {
 				t.Errorf("%d platform(s): loaded %s, wrote %s", platforms, got, d)
