@@ -110,44 +110,21 @@ func linkBlobs(src, dst string) ([]string, error) {
 // FillFromExport copies into layoutDir the blobs of the engine's export (an OCI layout tarball)
 // that layoutDir lacks: those ReproduceTarball kept byte for byte and did not write again.
 func FillFromExport(tarPath, layoutDir string) error {
-	f, err := os.Open(tarPath)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
+	err := walkTar(tarPath, func(name string, hdr *tar.Header, r io.Reader) error {
+		parts := strings.Split(filepath.ToSlash(name), "/")
+		if hdr.Typeflag != tar.TypeReg || len(parts) != 3 || parts[0] != "blobs" {
 			return nil
 		}
-		if err != nil {
-			return fmt.Errorf("reading the engine's export %s: %w", tarPath, err)
-		}
-		name := filepath.ToSlash(filepath.Clean(hdr.Name))
-		parts := strings.Split(name, "/")
-		if hdr.Typeflag != tar.TypeReg || len(parts) != 3 || parts[0] != "blobs" || parts[1] == ".." || parts[2] == ".." {
-			continue
-		}
-		to := filepath.Join(layoutDir, "blobs", parts[1], parts[2])
+		to := filepath.Join(layoutDir, name)
 		if _, err := os.Stat(to); err == nil {
-			continue
+			return nil
 		}
-		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
-			return err
-		}
-		w, err := os.Create(to)
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(w, tr); err != nil {
-			w.Close()
-			return fmt.Errorf("reading the engine's export %s: %w", tarPath, err)
-		}
-		if err := w.Close(); err != nil {
-			return err
-		}
+		return writeFile(to, r)
+	})
+	if err != nil {
+		return fmt.Errorf("reading the engine's export %s: %w", tarPath, err)
 	}
+	return nil
 }
 
 // LoadArtifact reads back the artifact ReproduceTarball wrote into layoutDir (after
@@ -175,6 +152,21 @@ func LoadArtifact(layoutDir string) (Artifact, error) {
 
 // Untar extracts an OCI layout tarball (regular files and folders only) into dir.
 func Untar(tarPath, dir string) error {
+	return walkTar(tarPath, func(name string, hdr *tar.Header, r io.Reader) error {
+		p := filepath.Join(dir, name)
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			return os.MkdirAll(p, 0o755)
+		case tar.TypeReg:
+			return writeFile(p, r)
+		}
+		return nil
+	})
+}
+
+// walkTar calls fn with each entry of the tarball at tarPath, its name cleaned and refused if it
+// would leave the folder it is extracted into.
+func walkTar(tarPath string, fn func(name string, hdr *tar.Header, r io.Reader) error) error {
 	f, err := os.Open(tarPath)
 	if err != nil {
 		return err
@@ -193,27 +185,24 @@ func Untar(tarPath, dir string) error {
 		if filepath.IsAbs(name) || name == ".." || strings.HasPrefix(name, "../") {
 			return fmt.Errorf("unexpected path %q in the image tarball", hdr.Name)
 		}
-		p := filepath.Join(dir, name)
-		switch hdr.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(p, 0o755); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				return err
-			}
-			out, err := os.Create(p)
-			if err != nil {
-				return err
-			}
-			if _, err := io.Copy(out, tr); err != nil {
-				out.Close()
-				return err
-			}
-			if err := out.Close(); err != nil {
-				return err
-			}
+		if err := fn(name, hdr, tr); err != nil {
+			return err
 		}
 	}
+}
+
+// writeFile writes r to path, making its folder.
+func writeFile(path string, r io.Reader) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	out, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, r); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
