@@ -67,8 +67,9 @@ func Build(c ImageContext, o BuildOpts) []*dagger.Container {
 // revision label). It runs as a container step (tools: ci/registry/cmd/reproduce) on the engine's
 // export of the image, so the engine caches it: a re-run of the same build reads back a digest
 // instead of exporting and rewriting the whole image. The result is pushed by the registry client,
-// not by the engine, so its digest is known before anything is pushed; layout is the artifact as
-// an OCI layout, read only to push (exportArtifact).
+// not by the engine, so its digest is known before anything is pushed; art is the artifact (an
+// OCI layout without the layers kept from the export, and the export), read only to push
+// (exportArtifact).
 func reproducible(ctx context.Context, variants []*dagger.Container, o BuildOpts, golangImage string) (digest string, art builtImage, err error) {
 	tb := variants[0].AsTarball(dagger.ContainerAsTarballOpts{
 		PlatformVariants:  variants[1:],
