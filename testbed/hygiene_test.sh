@@ -385,7 +385,12 @@ case_identity() {
   echo "$parent" >"$NIGHTLY_STATE/servers/parent.pid"
   hy_record "$NIGHTLY_STATE/servers/parent.pid"
   local kids
-  kids=$(hy_descendants "$parent" | awk '{print $1}')
+  # start_mine returns once bash runs: its two sleeps may not be forked yet (up to 5 s for them).
+  for _ in $(seq 1 250); do
+    kids=$(hy_descendants "$parent" | awk '{print $1}')
+    [ "$(echo "$kids" | wc -w)" = 2 ] && break
+    sleep 0.02
+  done
   check "its children are found" [ "$(echo "$kids" | wc -w)" = 2 ]
   # bash ignores nothing here: TERM stops it; its sleeps are killed as its descendants.
   hy_stop_pid "$parent" 2
